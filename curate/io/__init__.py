@@ -1,0 +1,21 @@
+"""Shard formats: readers that yield samples, writers that produce shards, detection.
+
+Importing the package imports every format module, which registers its reader and writer
+in `READERS`/`WRITERS`.
+"""
+
+from curate.io import diffusiondb, imagefolder, parquet, webdataset  # noqa: F401  (registries)
+from curate.io.base import READERS, WRITERS, Shard, ShardReader, ShardWriter, lookup
+from curate.io.detect import detect_format, find_shards, reader_for
+
+__all__ = [
+    "READERS",
+    "WRITERS",
+    "Shard",
+    "ShardReader",
+    "ShardWriter",
+    "detect_format",
+    "find_shards",
+    "lookup",
+    "reader_for",
+]

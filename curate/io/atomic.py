@@ -1,0 +1,50 @@
+"""Atomic file output: write under a temporary name in the same folder, rename when complete.
+
+A reader of the output folder (or a resumed run) therefore sees either nothing or a whole
+file, never a half-written one, whatever moment the process was killed at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+TMP_SUFFIX = ".tmp"
+
+
+def tmp_name(final: Path) -> Path:
+    """The temporary sibling of `final`; unique per process so two writers never collide."""
+    return final.with_name(f".{final.name}.{os.getpid()}{TMP_SUFFIX}")
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path to write; rename it onto `final` only if the block succeeds."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(final)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json_atomic(final: Path, payload: Any) -> None:
+    """Write a JSON document atomically (cards, manifests, stats markers)."""
+    with atomic_path(final) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def remove_stale_tmp(folder: Path) -> int:
+    """Delete temporary files a killed run left behind; returns how many were removed."""
+    if not folder.is_dir():
+        return 0
+    stale = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)

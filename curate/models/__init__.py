@@ -1,0 +1,1 @@
+"""Encoders and their plumbing: loading, devices, preprocessing, batching."""

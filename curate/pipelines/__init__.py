@@ -1,0 +1,1 @@
+"""Command-level jobs: each composes readers, models and writers for one command."""

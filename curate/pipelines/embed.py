@@ -1,0 +1,276 @@
+"""`curate embed`: shards -> `embeddings/` and `errors/`, one shard at a time, resumable.
+
+Per shard: the reader streams records; unusable ones go to the error table; usable ones are
+batched, decoded in worker processes (bounded look-ahead), encoded by both towers on the
+device, and written a row group at a time. The errors file is published first and the
+embeddings file last: its presence marks the shard done, so a rerun skips it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.io.atomic import remove_stale_tmp
+from curate.io.base import READERS, Shard
+from curate.io.detect import find_shards
+from curate.io.tables import ParquetTableWriter
+from curate.models.encoders import Encoders, load_encoders
+from curate.models.preprocess import DecodedBatch, ImagePreprocess, decode_batch
+from curate.runtime.pool import OrderedPool
+from curate.runtime.timing import StageTimer
+from curate.schemas.config import EmbedConfig, EncoderConfig
+from curate.schemas.layout import RunLayout
+from curate.schemas.sample import ErrorKind, Record, Sample, SampleError, Stage
+from curate.schemas.tables import ERRORS_SCHEMA, EmbeddingsInfo, embeddings_schema, read_embeddings_info
+from curate.versions import library_versions
+
+log = logging.getLogger("curate")
+ERROR_FLUSH_ROWS = 1024
+
+
+@dataclass
+class ShardResult:
+    """What one shard produced; `skipped` when a previous run had already finished it."""
+
+    shard_id: str
+    pairs: int = 0
+    errors: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    skipped: bool = False
+
+
+@dataclass
+class EmbedSummary:
+    """Totals for the end-of-run table and for callers (score, benchmarks)."""
+
+    shards: list[ShardResult]
+    timer: StageTimer
+    seconds: float
+
+    @property
+    def pairs(self) -> int:
+        return sum(s.pairs for s in self.shards if not s.skipped)
+
+    @property
+    def errors(self) -> Counter:
+        return sum((s.errors for s in self.shards if not s.skipped), Counter())
+
+    @property
+    def pairs_per_second(self) -> float:
+        return self.pairs / self.seconds if self.seconds > 0 else 0.0
+
+
+def check_sample(sample: Sample) -> SampleError | None:
+    """Turn a sample the encoders cannot use (no image, no caption) into its error row."""
+    if sample.image is None:
+        return SampleError(sample.key, Stage.READ, ErrorKind.MISSING_IMAGE, "no image member for this key")
+    if sample.text is None:
+        return SampleError(sample.key, Stage.READ, ErrorKind.MISSING_CAPTION, "no caption for this key")
+    if not sample.text.strip():
+        return SampleError(sample.key, Stage.READ, ErrorKind.EMPTY_CAPTION, "caption is empty or blank")
+    return None
+
+
+def guarded(records: Iterable[Record], shard_id: str) -> Iterator[Record]:
+    """Never let a reader's unexpected failure crash the run: it becomes a shard error row."""
+    try:
+        yield from records
+    except Exception as exc:  # noqa: BLE001 - recorded in the error table, the run goes on
+        yield SampleError(shard_id, Stage.READ, ErrorKind.UNREADABLE_SHARD, f"{type(exc).__name__}: {exc}")
+
+
+def vectors_to_arrow(vectors: np.ndarray) -> pa.Array:
+    """(N, D) floats -> fixed_size_list<float16>[D]."""
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float16).reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
+
+
+def images_of(batch: list[Sample]) -> list[bytes]:
+    """What a decode worker receives: only the bytes, not the whole samples."""
+    return [s.image for s in batch]  # type: ignore[misc]
+
+
+class ErrorSink:
+    """Collects error rows for one shard and writes them in row groups."""
+
+    def __init__(self, writer: ParquetTableWriter) -> None:
+        self.writer = writer
+        self.rows: list[SampleError] = []
+        self.counts: Counter = Counter()
+
+    def add(self, error: SampleError) -> None:
+        self.rows.append(error)
+        self.counts[error.error] += 1
+        if len(self.rows) >= ERROR_FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        names = ("key", "stage", "error", "message")
+        self.writer.write_rows({n: [getattr(e, n) for e in self.rows] for n in names})
+        self.rows.clear()
+
+
+class ShardEmbedder:
+    """Embeds one shard end to end; built per shard, sharing encoders and the decode pool."""
+
+    def __init__(
+        self, shard: Shard, *, encoders: Encoders, pool: OrderedPool, config: EmbedConfig,
+        timer: StageTimer, advance: Callable[[int], None],
+    ) -> None:
+        self.shard, self.encoders, self.pool, self.config = shard, encoders, pool, config
+        self.timer, self.advance = timer, advance
+        self.layout = RunLayout(config.out)
+        self.reader = READERS[shard.format](shard)
+        self.prep = replace(encoders.image.preprocess, max_pixels=config.max_pixels)
+
+    def info(self) -> EmbeddingsInfo:
+        return EmbeddingsInfo(
+            shard_id=self.shard.shard_id, source=str(self.shard.path.resolve()), format=self.shard.format,
+            image_encoder=self.encoders.image.info, text_encoder=self.encoders.text.info,
+            versions=library_versions(), limit=self.config.limit,
+        )
+
+    def run(self) -> ShardResult:
+        start = time.perf_counter()
+        schema = embeddings_schema(self.info(), self.reader.meta_schema())
+        emb = ParquetTableWriter(self.layout.embeddings(self.shard.shard_id), schema)
+        errors = ErrorSink(ParquetTableWriter(self.layout.errors(self.shard.shard_id), ERRORS_SCHEMA))
+        try:
+            pairs = self._embed_all(emb, errors)
+            errors.flush()
+            errors.writer.close()
+            with self.timer.stage("write"):
+                emb.close()  # published last: marks the shard done
+        except BaseException:
+            emb.abort()
+            errors.writer.abort()
+            raise
+        return ShardResult(self.shard.shard_id, pairs, errors.counts, time.perf_counter() - start)
+
+    def _batches(self, errors: ErrorSink) -> Iterator[list[Sample]]:
+        """Usable samples in batches; everything else goes straight to the error table."""
+        records = guarded(self.reader, self.shard.shard_id)
+        if self.config.limit is not None:
+            records = islice(records, self.config.limit)
+        batch: list[Sample] = []
+        for record in records:
+            problem = record if isinstance(record, SampleError) else check_sample(record)
+            if problem is not None:
+                errors.add(problem)
+                self.advance(1)
+                continue
+            batch.append(record)  # type: ignore[arg-type]
+            if len(batch) == self.config.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _embed_all(self, emb: ParquetTableWriter, errors: ErrorSink) -> int:
+        stream = self.pool.map(decode_batch, self._batches(errors), args=(self.prep,), payload=images_of)
+        pairs = 0
+        while True:
+            with self.timer.stage("read+decode wait"):
+                item = next(stream, None)
+            if item is None:
+                return pairs
+            batch, decoded = item
+            pairs += self._embed_batch(batch, decoded, emb, errors)
+            self.advance(len(batch))
+
+    def _embed_batch(self, batch: list[Sample], decoded: DecodedBatch, emb: ParquetTableWriter, errors: ErrorSink) -> int:
+        for index, kind, message in decoded.failed:
+            errors.add(SampleError(batch[index].key, Stage.DECODE, kind, message))
+        ok = [batch[i] for i in decoded.ok]
+        if not ok:
+            return 0
+        with self.timer.stage("model"):
+            image_vecs = self.encoders.image.encode(decoded.pixels)
+            text_vecs = self.encoders.text.encode([s.text for s in ok])  # type: ignore[misc]
+        with self.timer.stage("write"):
+            columns = {"key": [s.key for s in ok], "text": [s.text for s in ok]}
+            columns["image_emb"] = vectors_to_arrow(image_vecs)
+            columns["text_emb"] = vectors_to_arrow(text_vecs)
+            for name in self.reader.meta_schema().names:
+                columns.setdefault(name, [s.meta.get(name) for s in ok])
+            emb.write_rows(columns)
+        return len(ok)
+
+
+def finished(layout: RunLayout, shard: Shard, config: EmbedConfig) -> bool:
+    """A shard is done when its embeddings file exists and was made with the same --limit."""
+    path = layout.embeddings(shard.shard_id)
+    if config.overwrite or not path.exists():
+        return False
+    info = read_embeddings_info(pq.read_schema(path))
+    check_same_encoders(info, config.encoders, path)
+    return info.limit == config.limit
+
+
+def check_same_encoders(info: EmbeddingsInfo, encoders: EncoderConfig, path: object) -> None:
+    """Refuse to mix vectors from other encoders into one run."""
+    from curate.errors import CurateError
+
+    text = info.text_encoder.settings
+    same = (
+        info.image_encoder.model == encoders.image_model
+        and info.text_encoder.model == encoders.text_model
+        and text.get("pooling") == encoders.text_pooling
+        and text.get("max_tokens") == encoders.max_text_tokens
+    )
+    if not same:
+        raise CurateError(
+            f"{path} was embedded with {info.image_encoder.model} + {info.text_encoder.model} "
+            f"({text}); pass --overwrite or another --out to embed with other encoders."
+        )
+
+
+def run_embed(config: EmbedConfig, *, quiet: bool = False) -> EmbedSummary:
+    """Embed every shard of `config.inputs` that the run directory does not hold yet."""
+    config.validate()
+    layout = RunLayout(config.out)
+    shards = find_shards(list(config.inputs), format=config.format)
+    for table in ("embeddings", "errors"):
+        remove_stale_tmp(layout.table_dir(table))
+    todo = [s for s in shards if not finished(layout, s, config)]
+    skipped = [ShardResult(s.shard_id, skipped=True) for s in shards if s not in todo]
+    if skipped:
+        log.info("%d of %d shards already embedded; skipping them", len(skipped), len(shards))
+    timer = StageTimer()
+    if not todo:
+        return EmbedSummary(skipped, timer, 0.0)
+    with timer.stage("load models"):
+        encoders = load_encoders(config.encoders)
+    start = time.perf_counter()
+    log.info("embedding %d shards on %s with %s + %s", len(todo), encoders.device, config.encoders.image_model, config.encoders.text_model)
+    results = _embed_shards(todo, encoders=encoders, config=config, timer=timer, quiet=quiet)
+    return EmbedSummary(skipped + results, timer, time.perf_counter() - start)
+
+
+def _embed_shards(
+    shards: list[Shard], *, encoders: Encoders, config: EmbedConfig, timer: StageTimer, quiet: bool
+) -> list[ShardResult]:
+    from curate.console import make_progress
+
+    estimates = [READERS[s.format](s).estimate_count() for s in shards]
+    total = None if None in estimates else sum(min(e, config.limit or e) for e in estimates)  # type: ignore[type-var]
+    results = []
+    with OrderedPool(config.workers) as pool, make_progress(unit="pairs", quiet=quiet) as progress:
+        task = progress.add_task("embed", total=total)
+        for shard in shards:
+            progress.update(task, description=f"embed {shard.shard_id}")
+            embedder = ShardEmbedder(
+                shard, encoders=encoders, pool=pool, config=config, timer=timer,
+                advance=lambda n: progress.advance(task, n),
+            )
+            results.append(embedder.run())
+    return results

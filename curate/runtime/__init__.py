@@ -1,0 +1,1 @@
+"""How work is scheduled: worker pools that keep the model fed."""

@@ -1,0 +1,1 @@
+"""Contracts between steps: sample records, Arrow schemas and per-command configs."""

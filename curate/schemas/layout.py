@@ -1,0 +1,37 @@
+"""Where each artefact of a run lives: one place, so every step agrees on the paths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+TABLES = ("embeddings", "errors", "scores")
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """`RUN_DIR/{embeddings,errors,scores}/<shard-id>.parquet` and friends."""
+
+    root: Path
+
+    def table_dir(self, table: str) -> Path:
+        return self.root / table
+
+    def table_path(self, table: str, shard_id: str) -> Path:
+        return self.root / table / f"{shard_id}.parquet"
+
+    def embeddings(self, shard_id: str) -> Path:
+        return self.table_path("embeddings", shard_id)
+
+    def errors(self, shard_id: str) -> Path:
+        return self.table_path("errors", shard_id)
+
+    def scores(self, shard_id: str) -> Path:
+        return self.table_path("scores", shard_id)
+
+    def shard_files(self, table: str) -> list[Path]:
+        """The completed files of a table, sorted (temporary files are hidden dot-files)."""
+        folder = self.table_dir(table)
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
