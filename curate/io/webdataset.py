@@ -122,7 +122,7 @@ class WebDatasetReader(ShardReader):
         The failure is yielded, not raised, so the group being assembled is still emitted.
         """
         try:
-            with tarfile.open(self.shard.path, "r|*") as tar:
+            with tarfile.open(self.shard.path, "r|*", tarinfo=_EndCheckedTarInfo) as tar:
                 for info in tar:
                     if not info.isdir():
                         yield info.name, _read_member(tar, info)
@@ -148,6 +148,21 @@ class WebDatasetReader(ShardReader):
             except ValueError as exc:
                 log.warning("%s: unreadable JSON, meta left empty: %s", self.key(group.key), exc)
         return typed_meta(values if isinstance(values, dict) else {}, META_SCHEMA)
+
+
+class _EndCheckedTarInfo(tarfile.TarInfo):
+    """Header parsing that reports a tar cut off between members.
+
+    `tarfile` silently ends the iteration when the data stops at a header boundary, which
+    would make a truncated shard look complete; a real tar ends with a zero block instead.
+    """
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        try:
+            return super().fromtarfile(tarfile_)
+        except (tarfile.EmptyHeaderError, tarfile.TruncatedHeaderError) as exc:
+            raise tarfile.ReadError(f"tar ends without its end-of-archive block ({exc})") from None
 
 
 def _read_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> bytes | MemberProblem:

@@ -120,14 +120,28 @@ def test_diffusiondb_meta_joins_metadata_parquet(sample_shards: list[Path]) -> N
     assert all(s.meta["seed"] == 1000 + int(s.key.split("-")[-1].split(".")[0]) for s in got)
 
 
-def test_diffusiondb_metadata_filter_reads_only_the_part(tmp_path: Path) -> None:
+def test_diffusiondb_metadata_filter_reads_only_the_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import curate.io.diffusiondb as ddb
+
     scenes = [render_scene(i, size=32) for i in range(3)]
     write_scenes(tmp_path / "part-000001.zip", "diffusiondb", scenes[:2])
     write_scenes(tmp_path / "part-000002.zip", "diffusiondb", scenes[2:])
     table = pq.read_table(tmp_path / "metadata.parquet")
     assert sorted(table.column("part_id").to_pylist()) == [1, 1, 2]
 
+    rows_read = []
+    real_read_table = pq.read_table
+
+    def spy(*args, **kwargs):
+        table = real_read_table(*args, **kwargs)
+        rows_read.append(table.num_rows)
+        return table
+
+    monkeypatch.setattr(ddb.pq, "read_table", spy)
     part2 = read_all(tmp_path / "part-000002.zip", "diffusiondb")
+    assert rows_read == [1]  # the other part's two rows were never loaded
     assert [s.meta["part_id"] for s in samples(part2)] == [2]
     assert [s.text for s in part2] == [scenes[2].caption]
 

@@ -1,0 +1,22 @@
+"""Fixtures for pipeline tests: tiny encoders and an encoder config that uses them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curate.schemas.config import EncoderConfig
+from tests.tiny_models import tiny_image_model, tiny_text_model
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("tiny-models")
+    return tiny_image_model(root / "image"), tiny_text_model(root / "text")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoders(tiny_models: tuple[Path, Path]) -> EncoderConfig:
+    image, text = tiny_models
+    return EncoderConfig(image_model=str(image), text_model=str(text), device="cpu")
