@@ -63,6 +63,35 @@ class EmbeddingsInfo:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class ScoresInfo:
+    """The schema metadata of a `scores/<shard-id>.parquet` file.
+
+    `source` and `format` point back at the shard so `filter` can re-read the original image
+    bytes; `projection` is the fingerprint of the projection card that produced the scores.
+    """
+
+    shard_id: str
+    source: str
+    format: str
+    projection: str
+    projection_dir: str
+    versions: dict[str, str]
+    schema_version: int = SCHEMA_VERSION
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "ScoresInfo":
+        return cls(**json.loads(raw))
+
+
+def read_scores_info(schema: pa.Schema) -> ScoresInfo:
+    """Parse the metadata of a scores file; raises KeyError when it is not one."""
+    return ScoresInfo.from_bytes(schema.metadata[METADATA_KEY])
+
+
 def vector_type(dim: int) -> pa.DataType:
     """Vectors are stored as float16 fixed-size lists: half the bytes, ample precision."""
     return pa.list_(pa.float16(), dim)
@@ -80,15 +109,15 @@ def embeddings_schema(info: EmbeddingsInfo, meta_schema: pa.Schema) -> pa.Schema
     return pa.schema(fields, metadata={METADATA_KEY: info.to_bytes()})
 
 
-def scores_schema(meta_schema: pa.Schema, metadata: dict[bytes, bytes] | None = None) -> pa.Schema:
-    """key, text, similarity (float32 cosine), then the meta columns."""
+def scores_schema(info: ScoresInfo, meta_schema: pa.Schema) -> pa.Schema:
+    """key, text, similarity (float32 cosine), then the meta columns, with `info` attached."""
     fields = [
         pa.field("key", pa.string(), nullable=False),
         pa.field("text", pa.string()),
         pa.field("similarity", pa.float32(), nullable=False),
     ]
     fields += [f for f in meta_schema if f.name not in RESERVED_COLUMNS]
-    return pa.schema(fields, metadata=metadata)
+    return pa.schema(fields, metadata={METADATA_KEY: info.to_bytes()})
 
 
 RESERVED_COLUMNS = frozenset({"key", "text", "image_emb", "text_emb", "similarity", "image"})

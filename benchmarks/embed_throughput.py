@@ -1,0 +1,124 @@
+"""How close `curate embed` comes to the bare model's speed, and whether memory stays flat.
+
+    python benchmarks/embed_throughput.py [--pairs 128] [--batch-size 32] [--image-model DIR --text-model DIR]
+
+Prints, for the same models and machine in one run:
+  * bare model forward pairs/s (image + text towers on pre-decoded, pre-read inputs),
+  * end-to-end `curate embed` pairs/s (read, decode in workers, encode, write) and the ratio,
+  * peak RSS of the embed process (and of its decode workers) at 1x and 4x the data.
+Without model arguments it builds ResNet-50- and BERT-base-shaped encoders with random
+weights: the same compute as the defaults, no download. Inputs are rendered 384-px JPEGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from curate.io.base import WRITERS
+from curate.sample.scenes import render_scene
+from curate.schemas.sample import Sample
+
+CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from curate.pipelines.embed import run_embed
+from curate.schemas.config import EmbedConfig, EncoderConfig
+args = json.loads(sys.argv[1])
+enc = EncoderConfig(image_model=args["image"], text_model=args["text"], device="cpu")
+cfg = EmbedConfig(inputs=(Path(args["shards"]),), out=Path(args["out"]), encoders=enc,
+                  batch_size=args["batch"], workers=args["workers"])
+summary = run_embed(cfg, quiet=True)
+print(json.dumps({"pairs": summary.pairs, "seconds": summary.seconds,
+                  "rss_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "rss_workers_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def make_shards(folder: Path, *, pairs: int, per_shard: int = 64) -> Path:
+    """Webdataset tars of rendered 384-px JPEG scenes with DiffusionDB-length prompts."""
+    for start in range(0, pairs, per_shard):
+        with WRITERS["webdataset"](folder / f"{start // per_shard:05d}.tar") as writer:
+            for i in range(start, min(start + per_shard, pairs)):
+                scene = render_scene(i, size=384, image_format="JPEG")
+                text = scene.caption + ", highly detailed digital painting, trending on artstation, 8k"
+                writer.write(Sample(key=f"{start // per_shard:05d}/{i:06d}", image=scene.image, text=text))
+    return folder
+
+
+def default_models(folder: Path) -> tuple[str, str]:
+    """ResNet-50 and BERT-base shapes with random weights (same FLOPs as the defaults)."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from curate.models.builders import build_bert, build_resnet
+
+    image = build_resnet(folder / "resnet50")
+    words = build_bert(folder / "vocab-source", words=["a"]) / "vocab.txt"
+    BertTokenizerFast(vocab_file=str(words)).save_pretrained(folder / "bert-base")
+    BertModel(BertConfig(vocab_size=len(words.read_text().split()))).save_pretrained(folder / "bert-base")
+    return str(image), str(folder / "bert-base")
+
+
+def bare_forward(image_model: str, text_model: str, shards: Path, *, batch: int) -> float:
+    """Pairs/s of the two towers alone on inputs decoded and read beforehand."""
+    import torch
+
+    from curate.io.detect import find_shards, reader_for
+    from curate.models.image_encoder import ImageEncoder
+    from curate.models.preprocess import decode_batch
+    from curate.models.text_encoder import TextEncoder
+
+    device = torch.device("cpu")
+    image, text = ImageEncoder(image_model, device=device), TextEncoder(text_model, device=device)
+    samples = [s for shard in find_shards([shards]) for s in reader_for(shard)]
+    batches = [samples[i : i + batch] for i in range(0, len(samples), batch)]
+    decoded = [decode_batch([s.image for s in b], image.preprocess).pixels for b in batches]
+    start = time.perf_counter()
+    for b, pixels in zip(batches, decoded):
+        image.encode(pixels)
+        text.encode([s.text for s in b])
+    return len(samples) / (time.perf_counter() - start)
+
+
+def end_to_end(image_model: str, text_model: str, shards: Path, out: Path, *, batch: int, workers: int) -> dict:
+    args = {"image": image_model, "text": text_model, "shards": str(shards), "out": str(out),
+            "batch": batch, "workers": workers}
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--image-model")
+    parser.add_argument("--text-model")
+    opts = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="curate-bench-"))
+    image_model, text_model = (opts.image_model, opts.text_model) if opts.image_model else default_models(root)
+    one = make_shards(root / "x1", pairs=opts.pairs)
+    four = make_shards(root / "x4", pairs=4 * opts.pairs)
+    bare = bare_forward(image_model, text_model, one, batch=opts.batch_size)
+    e2e = end_to_end(image_model, text_model, one, root / "run1", batch=opts.batch_size, workers=opts.workers)
+    e2e4 = end_to_end(image_model, text_model, four, root / "run4", batch=opts.batch_size, workers=opts.workers)
+    rate = e2e["pairs"] / e2e["seconds"]
+    print(f"models: {Path(image_model).name} + {Path(text_model).name}, batch {opts.batch_size}, "
+          f"workers {opts.workers}, {opts.pairs} pairs (384-px JPEG)")
+    print(f"bare model forward      {bare:8.2f} pairs/s")
+    print(f"curate embed end-to-end {rate:8.2f} pairs/s")
+    print(f"ratio                   {rate / bare:8.3f}")
+    for label, res in (("1x", e2e), ("4x", e2e4)):
+        print(f"peak RSS {label} ({res['pairs']:5d} pairs): main {res['rss_main_mb']:7.0f} MiB, "
+              f"decode workers {res['rss_workers_mb']:5.0f} MiB, {res['pairs'] / res['seconds']:.2f} pairs/s")
+
+
+if __name__ == "__main__":
+    main()
