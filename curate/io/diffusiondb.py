@@ -93,7 +93,8 @@ class DiffusionDBReader(ShardReader):
         with zipfile.ZipFile(self.shard.path) as zf:
             infos = [info for info in zf.infolist() if not info.is_dir()]
             images = [i.filename for i in infos if _is_image(i.filename)]
-            part = _PartLookup(self._prompts(zf, infos), self._joined_rows(images), self.meta_schema())
+            prompts, joined = self._prompts(zf, infos), self._joined_rows(images)
+            part = _PartLookup(prompts, joined, self.meta_schema())
             for info in infos:
                 if _is_image(info.filename) or unsafe_reason(info.filename):
                     yield record_or_error(self.key(info.filename), self._sample, zf, info, part)

@@ -3,7 +3,8 @@
 `imgId` (Kaggle's image-to-prompt layout) is the file name without its extension, so the
 reader looks for `<imgId>.png|jpg|jpeg|webp`; `file_name` is a path relative to the folder.
 The folder is the shard (its name is the shard id), the CSV's rows are the members, and
-every other CSV column becomes string meta. A file name is only opened after it has been
+every other CSV column becomes string meta (except `RESERVED_COLUMNS` such as `similarity`,
+which later steps write themselves). A file name is only opened after it has been
 shown to resolve inside the folder.
 """
 
@@ -31,6 +32,7 @@ from curate.io.safety import (
 )
 from curate.io.writing import AtomicShardWriter
 from curate.schemas.sample import ErrorKind, Record, Sample
+from curate.schemas.tables import RESERVED_COLUMNS
 
 KEY_COLUMNS = ("file_name", "imgId")
 CAPTION_COLUMNS = ("caption", "prompt", "text")
@@ -66,7 +68,8 @@ def find_layout(folder: Path) -> CsvLayout | None:
         key = next((c for c in KEY_COLUMNS if c in header), None)
         caption = next((c for c in CAPTION_COLUMNS if c in header), None)
         if key and caption:
-            meta = tuple(dict.fromkeys(c for c in header if c not in (key, caption) and c))
+            skip = {key, caption, ""} | RESERVED_COLUMNS
+            meta = tuple(dict.fromkeys(c for c in header if c not in skip))
             return CsvLayout(csv=path, key=key, caption=caption, meta=meta)
     return None
 
@@ -127,7 +130,7 @@ class ImageFolderReader(ShardReader):
         """The member (file name) the row names and its path, checked to lie inside the folder."""
         check_member_name(name)
         if layout.key in _STEM_KEY_COLUMNS:
-            candidates = [f"{name}.{ext}" for ext in IMAGE_EXTENSIONS]
+            candidates = [f"{name}.{ext}" for ext in IMAGE_EXTENSIONS] + [name]
         else:
             candidates = [name]
         for candidate in candidates:
@@ -166,7 +169,8 @@ class ImageFolderWriter(AtomicShardWriter):
         target = self.tmp / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(sample.image)
-        self._rows.append({"file_name": name, "caption": sample.text, **sample.meta, **(extra or {})})
+        row = {"file_name": name, "caption": sample.text, **sample.meta, **(extra or {})}
+        self._rows.append(row)
         self.count += 1
 
     def _finish(self) -> None:

@@ -4,7 +4,9 @@ The image column is a binary column with a conventional name (`jpg`, `png`, `web
 `image`, ...) or a Hugging Face image struct `{bytes, path}` (any column the file's
 `huggingface` metadata declares an Image, or any struct with a binary `bytes` field).
 Files are streamed by small record batches; the member name is the `key` column when there
-is one, else the zero-padded row index. Every other scalar column passes through as meta.
+is one, else the zero-padded row index. Every other scalar column passes through as meta,
+except the names later steps write themselves (`similarity`, `text`, ... in
+`RESERVED_COLUMNS`), so a filtered subset read back as input does not carry stale scores.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from curate.io.naming import writable_member
 from curate.io.safety import SHARD_ERRORS, check_text, decode_text, guard_records, record_or_error
 from curate.io.writing import AtomicShardWriter
 from curate.schemas.sample import Record, Sample
+from curate.schemas.tables import RESERVED_COLUMNS
 
 IMAGE_COLUMNS = ("jpg", "png", "webp", "jpeg", "image", "img", "image_bytes")
 TEXT_COLUMNS = ("txt", "caption", "text", "prompt")
@@ -55,7 +58,7 @@ def find_layout(schema: pa.Schema) -> ParquetLayout | None:
         return None
     text = next((c for c in TEXT_COLUMNS if c in schema.names and _is_text(schema, c)), None)
     key = KEY_COLUMN if KEY_COLUMN in schema.names and KEY_COLUMN != image else None
-    taken = {image, text, key}
+    taken = {image, text, key} | RESERVED_COLUMNS
     meta = pa.schema([f for f in schema if f.name not in taken and is_scalar(f.type)])
     struct = pa.types.is_struct(schema.field(image).type)
     return ParquetLayout(image=image, image_is_struct=struct, text=text, key=key, meta=meta)
@@ -64,7 +67,9 @@ def find_layout(schema: pa.Schema) -> ParquetLayout | None:
 def _image_column(schema: pa.Schema) -> str | None:
     declared = _hf_image_features(schema)
     for name in [*declared, *IMAGE_COLUMNS, *schema.names]:
-        if name in schema.names and _holds_image(schema.field(name).type, named=name in IMAGE_COLUMNS):
+        if name not in schema.names:
+            continue
+        if _holds_image(schema.field(name).type, named=name in IMAGE_COLUMNS):
             return name
     return None
 

@@ -21,7 +21,12 @@ import pyarrow as pa
 
 from curate.io.base import ShardReader, register_reader, register_writer
 from curate.io.meta import typed_meta
-from curate.io.naming import IMAGE_EXTENSIONS, image_extension, strip_image_extension, writable_member
+from curate.io.naming import (
+    IMAGE_EXTENSIONS,
+    image_extension,
+    strip_image_extension,
+    writable_member,
+)
 from curate.io.safety import (
     SHARD_ERRORS,
     MemberProblem,

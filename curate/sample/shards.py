@@ -43,7 +43,7 @@ def _web_meta(scene: Scene) -> dict[str, Any]:
 
 def _parquet_meta(scene: Scene) -> dict[str, Any]:
     web = _web_meta(scene)
-    return {"url": web["url"], "width": scene.width, "height": scene.height, "scene_index": scene.index}
+    return {key: web[key] for key in ("url", "width", "height")} | {"scene_index": scene.index}
 
 
 def _folder_meta(scene: Scene) -> dict[str, Any]:
@@ -84,7 +84,8 @@ def write_scenes(path: Path, fmt: str, scenes: list[Scene]) -> Path:
     with writer_cls(path, meta_schema=plan.meta_schema) as writer:
         for scene in scenes:
             key = f"{path.name.split('.')[0]}/{member_name(scene.index)}"
-            writer.write(Sample(key=key, image=scene.image, text=scene.caption, meta=plan.meta(scene)))
+            sample = Sample(key=key, image=scene.image, text=scene.caption, meta=plan.meta(scene))
+            writer.write(sample)
     if plan.after is not None:
         plan.after(path, scenes)
     return path

@@ -53,3 +53,48 @@ class EmbedConfig:
         if self.limit is not None and self.limit < 1:
             raise CurateError(f"--limit must be at least 1 (got {self.limit}).")
         self.encoders.validate()
+
+
+@dataclass(frozen=True)
+class SqlConfig:
+    """`curate sql RUN_DIR QUERY`."""
+
+    run_dir: Path = Path("runs/r1")
+    query: str = ""
+    format: str = "table"
+    output: Path | None = None
+    vectors: bool = False
+    max_rows: int = 50  # rows the terminal table shows; csv/json/parquet write them all
+
+    def validate(self) -> None:
+        if not self.query.strip():
+            raise CurateError("Give a QUERY, e.g. \"SELECT count(*) FROM scores\".")
+        if self.format == "parquet" and self.output is None:
+            raise CurateError("--format parquet needs --output FILE (Parquet is not written to a terminal).")
+        if self.format == "table" and self.output is not None:
+            raise CurateError("--output needs --format csv, json or parquet.")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """`curate report RUN_DIR`."""
+
+    run_dir: Path = Path("runs/r1")
+    out: Path | None = None  # None: RUN_DIR/report.html
+    thumbnails: int = 24  # pairs shown: half the lowest-aligned, half the highest
+    sample: int = 5000  # points on the embedding map
+    shard_panels: int = 12  # per-shard histograms drawn (the lowest-mean shards first)
+    thumbnail_px: int = 128
+    seed: int = 0
+
+    @property
+    def html_path(self) -> Path:
+        return self.out if self.out is not None else self.run_dir / "report.html"
+
+    def validate(self) -> None:
+        if self.thumbnails < 0:
+            raise CurateError(f"--thumbnails must be 0 or more (got {self.thumbnails}).")
+        if self.sample < 0:
+            raise CurateError(f"--sample must be 0 (no map) or more (got {self.sample}).")
+        if not self.run_dir.is_dir():
+            raise CurateError(f"Run directory {self.run_dir} does not exist.")

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate.io.base import READERS, Shard
+from curate.io.base import Shard
 from curate.io.detect import find_shards, reader_for
 from curate.io.diffusiondb import DiffusionDBReader
 from curate.io.parquet import ParquetReader
@@ -350,3 +350,31 @@ def test_file_name_caption_csv_in_subfolders(tmp_path: Path) -> None:
     (folder / "metadata.csv").write_text('file_name,caption\nsub/x.webp,"a, quoted\ncaption"\n')
     (sample,) = read_all(folder, "imagefolder")
     assert sample.key == "folder/sub/x.webp" and sample.text == "a, quoted\ncaption"
+
+
+def test_reserved_column_names_never_become_meta(tmp_path: Path) -> None:
+    """A filtered subset read back as input must not carry its old similarity as meta."""
+    table = pa.table({"image": pa.array([b"i"], pa.binary()), "caption": ["c"],
+                      "similarity": pa.array([0.3], pa.float32()), "url": ["u"]})
+    pq.write_table(table, tmp_path / "subset.parquet")
+    (sample,) = read_all(tmp_path / "subset.parquet", "parquet")
+    assert sample.meta == {"url": "u"}
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(image_bytes(0))
+    (folder / "captions.csv").write_text("file_name,caption,similarity,source\na.png,c,0.3,web\n")
+    (sample,) = read_all(folder, "imagefolder")
+    assert sample.meta == {"source": "web"}
+
+
+def test_image_folder_writer_leaves_a_sweepable_temporary(tmp_path: Path) -> None:
+    """A killed image-folder write leaves a temporary folder that the stale sweep removes."""
+    from curate.io.atomic import remove_stale_tmp
+    from curate.io.imagefolder import ImageFolderWriter
+
+    writer = ImageFolderWriter(tmp_path / "out")
+    writer.write(Sample("s/a", image_bytes(0), "t"))  # then the process "dies": no close
+    assert writer.tmp.is_dir() and not (tmp_path / "out").exists()
+    assert remove_stale_tmp(tmp_path) == 1
+    assert list(tmp_path.iterdir()) == []

@@ -140,6 +140,9 @@ def test_truncated_gzip_tar(tmp_path: Path) -> None:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     path = tmp_path / "z.tar.gz"
+    path.write_bytes(raw.getvalue())
+    complete = read_all(path, "webdataset")
+    assert len(samples(complete)) == 6 and errors(complete) == []
     path.write_bytes(raw.getvalue()[: len(raw.getvalue()) * 2 // 3])
     records = read_all(path, "webdataset")
     assert records[-1].key == "z" and records[-1].error == ErrorKind.UNREADABLE_SHARD
