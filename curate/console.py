@@ -37,10 +37,10 @@ def setup_logging(*, quiet: bool = False, verbose: bool = False) -> None:
     log.propagate = False
     for noisy in ("transformers", "huggingface_hub", "datasets"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    _quiet_library_progress_bars()
+    quiet_library_progress_bars()
 
 
-def _quiet_library_progress_bars() -> None:
+def quiet_library_progress_bars() -> None:
     """The libraries' own tqdm bars (weight loading) would interleave with ours."""
     try:
         from huggingface_hub.utils import disable_progress_bars

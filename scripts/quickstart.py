@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from curate.console import quiet_library_progress_bars
 from curate.models.builders import build_resnet, packaged_minilm
 from curate.sample.shards import write_sample_shards
 from curate.schemas.config import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
@@ -68,6 +69,7 @@ def curate(*args: str) -> None:
 
 def main() -> None:
     run_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/quickstart")
+    quiet_library_progress_bars()
     shards = run_dir / "shards"
     write_sample_shards(shards)
     image_model, text_model = pick_models(run_dir)
