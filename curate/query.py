@@ -45,6 +45,7 @@ class RunDatabase:
             raise CurateError(f"Run directory {run_dir} does not exist.")
         self.con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
         self.views: list[str] = []
+        self.vectors = vectors
         for table in TABLES:
             files = self.layout.shard_files(table)
             if files:
@@ -111,6 +112,8 @@ class RunDatabase:
         missing = re.search(r"Table with name (\w+) does not exist", str(exc))
         if missing and missing.group(1).lower() in TABLES:
             return self._missing_message(missing.group(1).lower())
+        if not self.vectors and any(f'"{name}" not found' in text for name in VECTOR_COLUMNS):
+            return f"{text} (the vector columns are hidden; pass --vectors to query them)"
         return text
 
     def _missing_message(self, table: str) -> str:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
-from curate.pipelines.embed import EmbedSummary
+if TYPE_CHECKING:  # annotations only: importing embed would load torch for every command
+    from curate.pipelines.embed import EmbedSummary
+    from curate.pipelines.filter import FilterSummary
+    from curate.pipelines.score import ScoreSummary
+    from curate.pipelines.train import TrainResult
+    from curate.schemas.stats import SimilarityStats
 
 
 def embed_table(summary: EmbedSummary) -> Table:
@@ -36,3 +43,86 @@ def _errors_text(errors: dict[str, int]) -> str:
     if not errors:
         return "0"
     return ", ".join(f"{kind} {count}" for kind, count in sorted(errors.items()))
+
+
+def filter_table(summary: FilterSummary) -> Table:
+    """Scored pairs in, kept, and dropped by the first criterion each failed (they add up)."""
+    counts = summary.manifest.counts
+    table = Table(title="curate filter", title_justify="left")
+    table.add_column("pairs", justify="left")
+    table.add_column("count", justify="right")
+    table.add_column("share", justify="right")
+    rows = [("in (scored)", counts.scored), ("kept", counts.kept), ("dropped", counts.dropped)]
+    rows += [(f"  {reason.replace('_', ' ')}", n) for reason, n in counts.dropped_by_reason.items()]
+    for label, n in rows:
+        table.add_row(label, f"{n:,}", f"{n / counts.scored:.1%}" if counts.scored else "-")
+    return table
+
+
+def train_table(result: TrainResult) -> Table:
+    """Held-out metrics of the trained projection (matched pairs vs shuffled captions)."""
+    card, m = result.card, result.card.metrics
+    table = Table(title=f"curate train: {card.loss} -> {result.out}", title_justify="left")
+    table.add_column("validation metric", justify="left")
+    table.add_column("value", justify="right")
+    rows = [("held-out pairs", f"{m.pairs:,}"), ("ROC-AUC (matched vs shuffled)", f"{m.roc_auc:.4f}")]
+    for direction, prefix in (("image->text", "image_to_text"), ("text->image", "text_to_image")):
+        rows.append((f"recall@1/5/10 {direction}",
+                     " / ".join(f"{getattr(m, f'{prefix}_r{k}'):.3f}" for k in (1, 5, 10))))
+    rows.append(("similarity matched", f"{m.matched_mean:.3f} ± {m.matched_std:.3f}"))
+    rows.append(("similarity mismatched", f"{m.mismatched_mean:.3f} ± {m.mismatched_std:.3f}"))
+    if card.temperature is not None:
+        rows.append(("temperature", f"{card.temperature:.4f}"))
+    rows.append(("fingerprint", card.fingerprint[:16]))
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def score_table(summary: ScoreSummary) -> Table:
+    """One row per shard plus a total row; shards already scored by this projection say so."""
+    table = Table(title="curate score", title_justify="left",
+                  caption=f"{summary.projection.loss} projection {summary.projection.fingerprint[:12]}", caption_justify="left")
+    for name, justify in (("shard", "left"), ("rows", "right"), ("rows/s", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for shard in summary.shards:
+        if shard.skipped:
+            table.add_row(shard.shard_id, "-", "already scored")
+        else:
+            table.add_row(shard.shard_id, f"{shard.rows:,}", f"{shard.rows / shard.seconds:,.0f}" if shard.seconds else "-")
+    table.add_section()
+    table.add_row("total", f"{summary.rows:,}", f"{summary.rows_per_second:,.0f}")
+    return table
+
+
+BAR_WIDTH = 40
+EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar(value: int, top: int, width: int = BAR_WIDTH) -> str:
+    """A unicode bar of `value / top` of `width` cells, in eighths of a cell."""
+    eighths = round(8 * width * value / top) if top else 0
+    return "█" * (eighths // 8) + (EIGHTHS[eighths % 8] if eighths % 8 else "")
+
+
+def stats_tables(stats: SimilarityStats) -> list[Table]:
+    """Summary and quantiles, the histogram as bars, and the pairs each threshold keeps."""
+    summary = Table(title=f"similarity: {stats.files} scores files", title_justify="left")
+    summary.add_column("statistic", justify="left")
+    summary.add_column("value", justify="right")
+    summary.add_row("count", f"{stats.count:,}")
+    named = {"mean": stats.mean, "std": stats.std, "min": stats.min, "max": stats.max, **stats.quantiles}
+    for name, value in named.items():
+        summary.add_row(name, "-" if value is None else f"{value:.4f}")
+    hist = Table(title="similarity histogram", title_justify="left", box=None)
+    for name, justify in (("range", "left"), ("", "left"), ("pairs", "right")):
+        hist.add_column(name, justify=justify)  # type: ignore[arg-type]
+    top = max((b.count for b in stats.histogram), default=0)
+    for b in stats.histogram:
+        hist.add_row(f"[{b.low:+.3f}, {b.high:+.3f})", bar(b.count, top), f"{b.count:,}")
+    kept = Table(title="pairs kept by --min-sim", title_justify="left")
+    for name, justify in (("threshold", "left"), ("min-sim", "right"), ("kept", "right"), ("share", "right")):
+        kept.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for t in stats.thresholds:
+        kept.add_row(t.label, f"{t.value:.4f}", f"{t.kept:,}", f"{t.fraction:.1%}")
+    return [summary, hist, kept]

@@ -52,3 +52,38 @@ def remove_stale_tmp(folder: Path) -> int:
         else:
             p.unlink(missing_ok=True)
     return len(stale)
+
+
+@contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield a temporary folder to fill; it replaces `final` (and any old one) only if the block succeeds.
+
+    For outputs made of several files that are only meaningful together (an index, its id
+    map and its card): readers see the old folder or the new one (or, for the instant of the
+    swap, none), never a mixture of the two.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(final)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        old = final.with_name(f".{final.name}.{os.getpid()}.old{TMP_SUFFIX}")
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_dirs(final: Path) -> int:
+    """Delete temporary siblings of `final` that a killed `atomic_dir` left behind."""
+    final = Path(final)
+    if not final.parent.is_dir():
+        return 0
+    stale = [p for p in final.parent.glob(f".{final.name}.*{TMP_SUFFIX}") if p.is_dir()]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return len(stale)

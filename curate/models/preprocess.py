@@ -82,7 +82,9 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
             img = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(ErrorKind.DECOMPRESSION_BOMB, str(exc)) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except UnidentifiedImageError:
+        raise ImageDecodeError(ErrorKind.UNDECODABLE_IMAGE, "not an image format Pillow can identify") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise ImageDecodeError(ErrorKind.UNDECODABLE_IMAGE, str(exc) or type(exc).__name__) from None
     width, height = img.size
     if width * height > max_pixels:

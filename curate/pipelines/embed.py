@@ -4,6 +4,10 @@ Per shard: the reader streams records; unusable ones go to the error table; usab
 batched, decoded in worker processes (bounded look-ahead), encoded by both towers on the
 device, and written a row group at a time. The errors file is published first and the
 embeddings file last: its presence marks the shard done, so a rerun skips it.
+
+Scheduling is not this module's business: `run_embed` hands the shards still to do and a
+builder of `EmbedWorker` to the executor `--executor` names (local or Ray), which builds
+the worker (and so loads the models) in the process where it runs.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import partial
 from itertools import islice
 from typing import Callable, Iterable, Iterator
 
@@ -25,6 +30,8 @@ from curate.io.detect import find_shards
 from curate.io.tables import ParquetTableWriter
 from curate.models.encoders import Encoders, load_encoders
 from curate.models.preprocess import DecodedBatch, ImagePreprocess, decode_batch
+from curate.runtime.executors import make_executor
+from curate.runtime.jobs import ShardJob, ignore_progress
 from curate.runtime.pool import OrderedPool
 from curate.runtime.timing import StageTimer
 from curate.schemas.config import EmbedConfig, EncoderConfig
@@ -46,6 +53,12 @@ class ShardResult:
     errors: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     skipped: bool = False
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, for the summary
+
+    @property
+    def samples(self) -> int:
+        """Every sample the shard held: in = out + errors."""
+        return self.pairs + sum(self.errors.values())
 
 
 @dataclass
@@ -234,13 +247,48 @@ def check_same_encoders(info: EmbeddingsInfo, encoders: EncoderConfig, path: obj
         )
 
 
+class EmbedWorker:
+    """The worker entry point every executor drives, one per process (local or Ray worker).
+
+    Built from the config inside the process that uses it: loads the encoders and starts the
+    decode pool once, then embeds whole shards, one `run` call each, reusing both.
+    """
+
+    def __init__(self, config: EmbedConfig) -> None:
+        self.config = config
+        self.startup = StageTimer()
+        with self.startup.stage("load models"):
+            self.encoders = load_encoders(config.encoders)
+        log.info("encoders on %s: %s + %s", self.encoders.device, config.encoders.image_model, config.encoders.text_model)
+        self.pool = OrderedPool(config.workers).__enter__()
+
+    def run(self, shard: Shard, advance: Callable[[int], None] = ignore_progress) -> ShardResult:
+        timer, self.startup = self.startup, StageTimer()  # the first shard carries the load time
+        result = ShardEmbedder(
+            shard, encoders=self.encoders, pool=self.pool, config=self.config, timer=timer, advance=advance,
+        ).run()
+        result.stages = dict(timer.seconds)
+        return result
+
+    def close(self) -> None:
+        self.pool.__exit__(None, None, None)
+
+
+def embed_shards_worker(shards: list[Shard], config: EmbedConfig) -> list[ShardResult]:
+    """Embed `shards` in this process: what one worker of any executor does, in one call."""
+    worker = EmbedWorker(config)
+    try:
+        return [worker.run(shard) for shard in shards]
+    finally:
+        worker.close()
+
+
 def run_embed(config: EmbedConfig, *, quiet: bool = False) -> EmbedSummary:
     """Embed every shard of `config.inputs` that the run directory does not hold yet."""
     config.validate()
     layout = RunLayout(config.out)
     shards = find_shards(list(config.inputs), format=config.format)
-    for table in ("embeddings", "errors"):
-        remove_stale_tmp(layout.table_dir(table))
+    _remove_stale_tmp(layout)
     todo = [s for s in shards if not finished(layout, s, config)]
     skipped = [ShardResult(s.shard_id, skipped=True) for s in shards if s not in todo]
     if skipped:
@@ -248,29 +296,23 @@ def run_embed(config: EmbedConfig, *, quiet: bool = False) -> EmbedSummary:
     timer = StageTimer()
     if not todo:
         return EmbedSummary(skipped, timer, 0.0)
-    with timer.stage("load models"):
-        encoders = load_encoders(config.encoders)
-    start = time.perf_counter()
-    log.info("embedding %d shards on %s with %s + %s", len(todo), encoders.device, config.encoders.image_model, config.encoders.text_model)
-    results = _embed_shards(todo, encoders=encoders, config=config, timer=timer, quiet=quiet)
-    return EmbedSummary(skipped + results, timer, time.perf_counter() - start)
+    job = ShardJob(todo, partial(EmbedWorker, config), label="embed", total=_estimate_total(todo, config), quiet=quiet)
+    outcome = make_executor(config.executor).run(job)
+    _remove_stale_tmp(layout)  # what workers killed mid-shard (and then retried) left behind
+    for result in outcome.results:
+        for stage, seconds in result.stages.items():
+            timer.seconds[stage] += seconds
+    return EmbedSummary(skipped + outcome.results, timer, outcome.seconds)
 
 
-def _embed_shards(
-    shards: list[Shard], *, encoders: Encoders, config: EmbedConfig, timer: StageTimer, quiet: bool
-) -> list[ShardResult]:
-    from curate.console import make_progress
+def _remove_stale_tmp(layout: RunLayout) -> None:
+    for table in ("embeddings", "errors"):
+        remove_stale_tmp(layout.table_dir(table))
 
+
+def _estimate_total(shards: list[Shard], config: EmbedConfig) -> int | None:
+    """Samples over all shards for the progress bar's ETA, if every reader knows its count."""
     estimates = [READERS[s.format](s).estimate_count() for s in shards]
-    total = None if None in estimates else sum(min(e, config.limit or e) for e in estimates)  # type: ignore[type-var]
-    results = []
-    with OrderedPool(config.workers) as pool, make_progress(unit="pairs", quiet=quiet) as progress:
-        task = progress.add_task("embed", total=total)
-        for shard in shards:
-            progress.update(task, description=f"embed {shard.shard_id}")
-            embedder = ShardEmbedder(
-                shard, encoders=encoders, pool=pool, config=config, timer=timer,
-                advance=lambda n: progress.advance(task, n),
-            )
-            results.append(embedder.run())
-    return results
+    if None in estimates:
+        return None
+    return sum(min(e, config.limit or e) for e in estimates)  # type: ignore[type-var]

@@ -29,6 +29,16 @@ class RunLayout:
     def scores(self, shard_id: str) -> Path:
         return self.table_path("scores", shard_id)
 
+    @property
+    def index_dir(self) -> Path:
+        """`RUN_DIR/index/`: FAISS indexes, ids.parquet and card.json (see schemas/index.py)."""
+        return self.root / "index"
+
+    @property
+    def dedup_dir(self) -> Path:
+        """`RUN_DIR/dedup/`: dedup.parquet (key, group, kept) and summary.json."""
+        return self.root / "dedup"
+
     def shard_files(self, table: str) -> list[Path]:
         """The completed files of a table, sorted (temporary files are hidden dot-files)."""
         folder = self.table_dir(table)

@@ -1,0 +1,63 @@
+"""Reading a run's embeddings files: their metadata, and their vectors a batch at a time.
+
+`train` and `score` both stream `embeddings/<shard-id>.parquet`; this module is the one place
+that knows how a `fixed_size_list<float16>` column becomes a numpy matrix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.errors import CurateError
+from curate.schemas.layout import RunLayout
+from curate.schemas.tables import EmbeddingsInfo, read_embeddings_info
+
+READ_ROWS = 16384  # rows per streamed batch: a few MB of float16 vectors
+
+
+def embeddings_files(run: Path) -> list[Path]:
+    """The finished embeddings files of a run, refusing a run that has none."""
+    if not Path(run).is_dir():
+        raise CurateError(f"Run directory {run} does not exist.")
+    files = RunLayout(Path(run)).shard_files("embeddings")
+    if not files:
+        raise CurateError(f"{run} has no embeddings ({Path(run) / 'embeddings'} is empty); run `curate embed` first.")
+    return files
+
+
+def embeddings_info(path: Path) -> EmbeddingsInfo:
+    """The encoder metadata of one embeddings file, or one line saying it is not one."""
+    try:
+        return read_embeddings_info(pq.read_schema(path))
+    except (KeyError, TypeError, ValueError, pa.ArrowInvalid, OSError) as exc:
+        raise CurateError(f"{path} is not a curate embeddings file ({type(exc).__name__}).") from None
+
+
+def vector_dims(path: Path) -> tuple[int, int]:
+    """(image dim, text dim) as stored in the file's schema, whatever its metadata claims."""
+    schema = pq.read_schema(path)
+    return schema.field("image_emb").type.list_size, schema.field("text_emb").type.list_size
+
+
+def vectors(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """fixed_size_list<float16>[D] -> (N, D) float16 (respects slicing offsets)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    dim = column.type.list_size
+    return column.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+
+
+def iter_batches(path: Path, *, columns: Sequence[str] | None = None, rows: int = READ_ROWS) -> Iterator[pa.RecordBatch]:
+    """Stream a file in record batches so memory stays bounded by one batch."""
+    with pq.ParquetFile(path) as parquet:
+        yield from parquet.iter_batches(batch_size=rows, columns=list(columns) if columns else None)
+
+
+def row_count(path: Path) -> int:
+    """Rows of a Parquet file, from its footer alone."""
+    return pq.read_metadata(path).num_rows

@@ -1,0 +1,163 @@
+"""`curate score`: embeddings + a projection -> `scores/<shard-id>.parquet`, resumable.
+
+Per shard, the embeddings file is streamed a batch at a time through the projection and the
+similarities are written beside the key, caption and meta columns through the atomic
+Parquet writer. A scores file made by the same projection (same weights fingerprint) and
+holding as many rows as its embeddings is complete: a rerun skips it; one made by another
+projection is rescored. `--overwrite` rescores everything (it never re-embeds).
+Shards are scored by `ScoreWorker`s run by the executor `--executor` names (local or Ray).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.io.atomic import remove_stale_tmp
+from curate.io.base import Shard
+from curate.io.embeddings import embeddings_info, iter_batches, row_count, vectors
+from curate.io.tables import ParquetTableWriter
+from curate.models.devices import resolve_device
+from curate.models.projection import Projection, load_projection
+from curate.pipelines.score_inputs import collect_embeddings
+from curate.runtime.executors import make_executor
+from curate.runtime.jobs import ShardJob
+from curate.schemas.config import ScoreConfig
+from curate.schemas.layout import RunLayout
+from curate.schemas.projection import ProjectionCard
+from curate.schemas.tables import ScoresInfo, read_scores_info, scores_schema
+from curate.versions import library_versions
+
+log = logging.getLogger("curate")
+NON_FINITE_SCORE = -1.0  # the lowest cosine: no --min-sim keeps a pair whose vectors overflowed
+
+
+@dataclass
+class ShardScore:
+    """One shard's outcome; `skipped` when an up-to-date scores file was already there."""
+
+    shard_id: str
+    rows: int = 0
+    seconds: float = 0.0
+    skipped: bool = False
+    non_finite: int = 0
+
+    @property
+    def samples(self) -> int:
+        """Rows scored: what the executors' progress bars count."""
+        return self.rows
+
+
+@dataclass
+class ScoreSummary:
+    """Totals for the end-of-run table and for benchmarks."""
+
+    shards: list[ShardScore]
+    projection: ProjectionCard
+    seconds: float
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.shards if not s.skipped)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def up_to_date(scores: Path, embeddings: Path, card: ProjectionCard) -> bool:
+    """Same projection fingerprint and as many rows as the embeddings: nothing to redo."""
+    if not scores.exists():
+        return False
+    try:
+        info = read_scores_info(pq.read_schema(scores))
+    except (KeyError, TypeError, ValueError, pa.ArrowInvalid, OSError):
+        return False
+    return info.projection == card.fingerprint and row_count(scores) == row_count(embeddings)
+
+
+def scores_info_for(embeddings: Path, config: ScoreConfig, card: ProjectionCard) -> ScoresInfo:
+    """Source and format come from the embeddings so `filter` can re-read the original images."""
+    info = embeddings_info(embeddings)
+    return ScoresInfo(
+        shard_id=embeddings.stem, source=info.source, format=info.format, projection=card.fingerprint,
+        projection_dir=str(config.projection.resolve()), versions=library_versions(),
+    )
+
+
+def batch_similarity(model: Projection, batch: pa.RecordBatch) -> tuple[pa.Array, int]:
+    """float32 similarities of one batch, with non-finite ones (overflowed vectors) floored."""
+    sims = model.similarity(vectors(batch.column("image_emb")), vectors(batch.column("text_emb")))
+    bad = ~np.isfinite(sims)
+    sims[bad] = NON_FINITE_SCORE
+    return pa.array(sims, type=pa.float32()), int(bad.sum())
+
+
+def score_shard(embeddings: Path, *, model: Projection, card: ProjectionCard, config: ScoreConfig,
+                advance: Callable[[int], None]) -> ShardScore:
+    """Stream one embeddings file into its scores file, published only when complete."""
+    start = time.perf_counter()
+    schema = scores_schema(scores_info_for(embeddings, config, card), pq.read_schema(embeddings))
+    kept = [name for name in schema.names if name != "similarity"]
+    writer = ParquetTableWriter(RunLayout(config.out).scores(embeddings.stem), schema)
+    result = ShardScore(embeddings.stem)
+    try:
+        for batch in iter_batches(embeddings, columns=kept + ["image_emb", "text_emb"]):
+            columns = {name: batch.column(name) for name in kept}
+            columns["similarity"], bad = batch_similarity(model, batch)
+            writer.write_rows(columns)
+            result.rows, result.non_finite = result.rows + batch.num_rows, result.non_finite + bad
+            advance(batch.num_rows)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    if result.non_finite:
+        log.warning("%s: %d pairs had non-finite vectors; scored %s", embeddings.stem, result.non_finite, NON_FINITE_SCORE)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+class ScoreWorker:
+    """The worker entry point executors drive: loads the projection in its own process."""
+
+    def __init__(self, config: ScoreConfig) -> None:
+        self.config = config
+        self.model, self.card = load_projection(config.projection, device=resolve_device(config.device))
+
+    def run(self, shard: Shard, advance: Callable[[int], None]) -> ShardScore:
+        return score_shard(shard.path, model=self.model, card=self.card, config=self.config, advance=advance)
+
+    def close(self) -> None:
+        """Nothing to release: the projection goes with the process."""
+
+
+def run_score(config: ScoreConfig, *, quiet: bool = False) -> ScoreSummary:
+    """Score every input's embeddings with the projection, skipping shards already scored by it."""
+    config.validate()
+    _, card = load_projection(config.projection, device=resolve_device(config.device))  # refuse a bad one early
+    files = collect_embeddings(config, card, quiet=quiet)
+    layout = RunLayout(config.out)
+    remove_stale_tmp(layout.table_dir("scores"))
+    todo = [f for f in files if config.overwrite or not up_to_date(layout.scores(f.stem), f, card)]
+    results = [ShardScore(f.stem, skipped=True) for f in files if f not in todo]
+    if results:
+        log.info("%d of %d shards already scored by this projection; skipping them", len(results), len(files))
+    seconds = 0.0
+    if todo:
+        shards = [Shard(path=f, format="embeddings", shard_id=f.stem) for f in todo]
+        job = ShardJob(shards, partial(ScoreWorker, config), label="score", unit="rows",
+                       total=sum(row_count(f) for f in todo), quiet=quiet)
+        outcome = make_executor(config.executor).run(job)
+        remove_stale_tmp(layout.table_dir("scores"))  # what workers killed mid-shard left behind
+        results, seconds = results + outcome.results, outcome.seconds
+    results.sort(key=lambda r: r.shard_id)
+    return ScoreSummary(results, card, seconds)

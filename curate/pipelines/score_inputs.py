@@ -1,0 +1,101 @@
+"""What `curate score` scores: the embeddings files its inputs name, made if missing, checked.
+
+An INPUT is either a run directory (its `embeddings/` is used as is) or shard files and
+folders. Shards whose embeddings are not yet in the output run are embedded first, with the
+encoders the projection card names; shards that already have embeddings are never
+re-encoded, so re-scoring with another projection costs a read of the vectors, no model.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from curate.errors import CurateError
+from curate.io.embeddings import embeddings_files, embeddings_info, vector_dims
+from curate.schemas.config import EmbedConfig, EncoderConfig, ScoreConfig
+from curate.schemas.layout import RunLayout
+from curate.schemas.projection import ProjectionCard
+from curate.schemas.tables import EncoderInfo
+
+log = logging.getLogger("curate")
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run directory is recognised by its `embeddings/` folder."""
+    return path.is_dir() and (path / "embeddings").is_dir()
+
+
+def encoder_config(card: ProjectionCard, *, device: str) -> EncoderConfig:
+    """The encoders (and text settings) the projection was trained on, to embed new shards alike."""
+    text = card.text_encoder.settings
+    if "pooling" not in text or "max_tokens" not in text:
+        raise CurateError(f"The projection card names text settings {text} without pooling/max_tokens; re-embed and retrain.")
+    return EncoderConfig(
+        image_model=card.image_encoder.model, text_model=card.text_encoder.model,
+        text_pooling=text["pooling"], max_text_tokens=int(text["max_tokens"]), device=device,
+    )
+
+
+def encoder_difference(got: EncoderInfo, want: EncoderInfo) -> str:
+    """`model-a (384-d)` vs `model-b (768-d)`, or the settings that differ when the models agree."""
+    if (got.model, got.dim) != (want.model, want.dim):
+        return f"{got.model} ({got.dim}-d), but the projection was trained on {want.model} ({want.dim}-d)"
+    keys = sorted(k for k in set(got.settings) | set(want.settings) if got.settings.get(k) != want.settings.get(k))
+    ours = ", ".join(f"{k}={got.settings.get(k)}" for k in keys)
+    theirs = ", ".join(f"{k}={want.settings.get(k)}" for k in keys)
+    return f"{got.model} with {ours}, but the projection was trained with {theirs}"
+
+
+def check_against_card(path: Path, card: ProjectionCard, projection: Path) -> None:
+    """Refuse vectors of other dimensions or other encoders than the card names."""
+    dims, expected = vector_dims(path), (card.image_encoder.dim, card.text_encoder.dim)
+    if dims != expected:
+        raise CurateError(
+            f"{path} holds {dims[0]}-d image and {dims[1]}-d text vectors, but the projection {projection} "
+            f"expects {expected[0]}-d and {expected[1]}-d."
+        )
+    info = embeddings_info(path)
+    for side, got, want in (("image", info.image_encoder, card.image_encoder), ("text", info.text_encoder, card.text_encoder)):
+        if got.signature() != want.signature():
+            raise CurateError(
+                f"{path} was embedded with the {side} encoder {encoder_difference(got, want)} "
+                f"({projection}); score embeddings of the card's encoders or train a projection on these."
+            )
+
+
+def shard_embeddings(paths: list[Path], config: ScoreConfig, card: ProjectionCard, *, quiet: bool) -> list[Path]:
+    """The embeddings files of shard inputs, embedding (into `config.out`) only those that lack one."""
+    from curate.io.detect import find_shards
+    from curate.pipelines.embed import run_embed
+
+    layout = RunLayout(config.out)
+    shards = find_shards(paths, format=config.format)
+    existing = [layout.embeddings(s.shard_id) for s in shards if layout.embeddings(s.shard_id).exists()]
+    for path in existing:
+        check_against_card(path, card, config.projection)
+    missing = [s for s in shards if not layout.embeddings(s.shard_id).exists()]
+    if missing:
+        log.info("%d of %d shards have no embeddings yet; embedding them with the card's encoders", len(missing), len(shards))
+        run_embed(EmbedConfig(
+            inputs=tuple(s.path for s in missing), out=config.out, encoders=encoder_config(card, device=config.device),
+            batch_size=config.batch_size, workers=config.workers, format=config.format, executor=config.executor,
+        ), quiet=quiet)
+    return [layout.embeddings(s.shard_id) for s in shards]
+
+
+def collect_embeddings(config: ScoreConfig, card: ProjectionCard, *, quiet: bool) -> list[Path]:
+    """Every embeddings file the inputs name, checked against the card; one file per shard id."""
+    runs = [p for p in config.inputs if is_run_dir(p)]
+    shards = [p for p in config.inputs if not is_run_dir(p)]
+    files = [f for run in runs for f in embeddings_files(run)]
+    if shards:
+        files += shard_embeddings(shards, config, card, quiet=quiet)
+    by_shard: dict[str, Path] = {}
+    for path in files:
+        seen = by_shard.setdefault(path.stem, path)
+        if seen.resolve() != path.resolve():
+            raise CurateError(f"Two inputs hold embeddings of shard '{path.stem}': {seen} and {path}; score them into separate runs.")
+    for path in by_shard.values():
+        check_against_card(path, card, config.projection)
+    return list(by_shard.values())

@@ -1,0 +1,92 @@
+"""`curate stats RUN_DIR`: the distribution of `similarity` over a run's scores files.
+
+DuckDB scans the `scores` view (the same view `sql`, `report` and `filter --where` use) and
+returns only aggregates, so a run of any size costs a few column scans and kilobytes of
+memory. Binning is shared with the HTML report, so both draw the same histogram.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pyarrow.parquet as pq
+
+from curate.query import RunDatabase
+from curate.report.stats import histogram
+from curate.schemas.config import StatsConfig
+from curate.schemas.layout import RunLayout
+from curate.schemas.stats import HistogramBin, SimilarityStats, ThresholdCount, quantile_name
+from curate.schemas.tables import read_scores_info
+
+log = logging.getLogger("curate")
+SUMMARY_SQL = (
+    "SELECT count(similarity) AS n, avg(similarity::DOUBLE) AS mean, stddev_pop(similarity::DOUBLE) AS std, "
+    "min(similarity)::DOUBLE AS low, max(similarity)::DOUBLE AS high, "
+    "quantile_cont(similarity::DOUBLE, ?) AS q FROM scores"
+)
+
+
+def projections_of(layout: RunLayout) -> tuple[str, ...]:
+    """Fingerprints named by the scores files (more than one means shards were scored apart)."""
+    found = set()
+    for path in layout.shard_files("scores"):
+        try:
+            found.add(read_scores_info(pq.read_schema(path)).projection)
+        except (KeyError, ValueError, TypeError):
+            found.add("unknown")
+    return tuple(sorted(found))
+
+
+def threshold_counts(db: RunDatabase, marks: list[tuple[str, float]], count: int) -> tuple[ThresholdCount, ...]:
+    """Exact pairs kept (similarity >= value) at each mark, in one scan."""
+    if not marks:
+        return ()
+    filters = ", ".join(f"count(*) FILTER (WHERE similarity >= {float(value)!r})" for _, value in marks)
+    kept = list(db.arrow(f"SELECT {filters} FROM scores").to_pylist()[0].values())
+    return tuple(
+        ThresholdCount(label=label, value=float(value), kept=int(n), fraction=n / count if count else 0.0)
+        for (label, value), n in zip(marks, kept)
+    )
+
+
+def threshold_marks(config: StatsConfig, quantiles: dict[float, float]) -> list[tuple[str, float]]:
+    """Fixed thresholds, then the quantiles that keep the top x of pairs (when there are pairs)."""
+    marks = [(f"min-sim {t:g}", float(t)) for t in config.thresholds]
+    if quantiles:
+        marks += [(f"keeps top {f:.0%}", quantiles[top_quantile(f)]) for f in config.top_fractions]
+    return marks
+
+
+def top_quantile(fraction: float) -> float:
+    """The quantile whose threshold keeps the top `fraction` (rounded so it works as a dict key)."""
+    return round(1.0 - fraction, 10)
+
+
+def histogram_bins(db: RunDatabase, *, low: float, high: float, bins: int) -> tuple[HistogramBin, ...]:
+    hist = histogram(db, low=low, high=high, bins=bins)
+    edges = [float(e) for e in hist.edges]
+    edges[-1] = high
+    return tuple(HistogramBin(edges[i], edges[i + 1], int(c)) for i, c in enumerate(hist.counts))
+
+
+def run_stats(config: StatsConfig) -> SimilarityStats:
+    """Aggregate `similarity` over every finished scores file of `config.run`."""
+    config.validate()
+    layout = RunLayout(config.run)
+    wanted = sorted({round(q, 10) for q in config.quantiles} | {top_quantile(f) for f in config.top_fractions})
+    with RunDatabase(config.run) as db:
+        db.require("scores")
+        row = db.arrow(SUMMARY_SQL, [wanted]).to_pylist()[0]
+        count = int(row["n"])
+        quantiles = dict(zip(wanted, row["q"])) if count else {}
+        bins = histogram_bins(db, low=row["low"], high=row["high"], bins=config.bins) if count else ()
+        thresholds = threshold_counts(db, threshold_marks(config, quantiles), count)
+    projections = projections_of(layout)
+    if len(projections) > 1:
+        log.warning("the scores files of %s were made by %d different projections", config.run, len(projections))
+    return SimilarityStats(
+        run=str(config.run), files=len(layout.shard_files("scores")), projections=projections, count=count,
+        mean=row["mean"], std=row["std"], min=row["low"], max=row["high"],
+        quantiles={quantile_name(q): quantiles[round(q, 10)] for q in config.quantiles} if count else {},
+        histogram=bins, thresholds=thresholds,
+    )

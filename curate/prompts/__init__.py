@@ -1,0 +1,1 @@
+"""Prompt text for the prompt-writing language models: cleaning, splitting, subjects."""

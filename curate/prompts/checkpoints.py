@@ -1,0 +1,72 @@
+"""Where training state lives on disk: the best model (the model folder itself) and `last`.
+
+OUT/ holds the best model by validation loss as `save_pretrained` files, its tokenizer and
+`card.json` (written last). OUT/checkpoints/last/ holds the newest epoch's weights plus the
+optimizer, scheduler, scaler and loop state, which is all `--resume` needs. Both are written
+to a temporary folder and moved into place, so a kill never leaves a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from curate.errors import CurateError
+
+LAST = Path("checkpoints") / "last"
+STATE_FILE = "trainer_state.json"
+OPTIM_FILE = "optimizer.pt"
+
+
+def last_dir(out: Path) -> Path:
+    return Path(out) / LAST
+
+
+def save_last(out: Path, *, model: Any, tokenizer: Any, state: dict[str, Any], optim: dict[str, Any]) -> None:
+    """Replace OUT/checkpoints/last with the current weights, tokenizer and loop state."""
+    final = last_dir(out)
+    tmp = final.with_name(f".last.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    torch.save(optim, tmp / OPTIM_FILE)
+    (tmp / STATE_FILE).write_text(json.dumps(state, indent=2))
+    _swap_in(tmp, final)
+
+
+def load_last(out: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """(weights folder, loop state, optimizer/scheduler/scaler states) of the last checkpoint."""
+    folder = last_dir(out)
+    if not (folder / STATE_FILE).is_file():
+        raise CurateError(f"--resume: no checkpoint in {folder}; train without --resume first.")
+    state = json.loads((folder / STATE_FILE).read_text())
+    optim = torch.load(folder / OPTIM_FILE, map_location="cpu", weights_only=False)
+    return folder, state, optim
+
+
+def save_best(out: Path, *, model: Any, tokenizer: Any) -> None:
+    """Move a fresh `save_pretrained` of model and tokenizer over the files in OUT."""
+    out = Path(out)
+    tmp = out / f".best.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    for item in tmp.iterdir():
+        os.replace(item, out / item.name)
+    tmp.rmdir()
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Rename `tmp` onto `final`, dropping the previous folder only once the new one is there."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,44 @@
+"""Executors by name: `local` (this process) and `ray` (a cluster); see `runtime/jobs.py`.
+
+Steps never branch on the executor's name: they build a `ShardJob` and call
+`make_executor(config).run(job)`. Ray is imported only inside `RayExecutor`'s methods, so
+`local` runs never need it installed.
+"""
+
+from __future__ import annotations
+
+import time
+
+from curate.runtime.jobs import Executor, JobOutcome, ShardJob
+from curate.runtime.ray_executor import RayExecutor
+from curate.schemas.config import ExecutorConfig
+
+
+class LocalExecutor(Executor):
+    """Today's behaviour: one worker in this process, shards in order, progress per batch."""
+
+    def run(self, job: ShardJob) -> JobOutcome:
+        from curate.console import make_progress
+
+        worker = job.build_worker()
+        start = time.perf_counter()
+        results = []
+        try:
+            with make_progress(unit=job.unit, quiet=job.quiet) as progress:
+                task = progress.add_task(job.label, total=job.total)
+                for shard in job.shards:
+                    progress.update(task, description=f"{job.label} {shard.shard_id}")
+                    results.append(worker.run(shard, lambda n: progress.advance(task, n)))
+        finally:
+            worker.close()
+        return JobOutcome(results, time.perf_counter() - start)
+
+
+EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor, "ray": RayExecutor}
+
+
+def make_executor(config: ExecutorConfig) -> Executor:
+    """The executor `config.name` names, or a one-line refusal listing the known ones."""
+    from curate.io.base import lookup
+
+    return lookup(EXECUTORS, config.name, "executor")(config)

@@ -1,0 +1,183 @@
+"""The `ray` executor: a pool of Ray actors, each holding one copy of the models, fed shards.
+
+Why actors rather than a task per shard: loading ResNet-50 + BERT onto a GPU takes seconds
+and a shard takes about a minute, so a task per shard would spend a good part of every GPU's
+time reloading weights. An actor builds the step's worker once (inside its own process, on
+the GPU Ray gave it) and then embeds shard after shard; the driver gives each actor a new
+shard as soon as it returns one, so fast and slow nodes both stay busy.
+
+Failures: an actor whose process dies (OOM kill, preempted node, segfault) is restarted by
+Ray (`max_restarts`), rebuilding its models, and the shard it held is retried on it
+(`max_task_retries`). The dead attempt left only a hidden temporary file, since a shard's
+outputs are renamed into place when complete, so the retry cannot double or half-write
+anything. An ordinary exception in a shard is a bug or a user error: it is not retried and
+ends the run, as it would locally.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections import deque
+from typing import Any, Callable
+
+from curate.errors import CurateError
+from curate.io.base import Shard
+from curate.runtime.jobs import Executor, JobOutcome, ShardJob, ShardWorker, ignore_progress
+from curate.schemas.config import ExecutorConfig
+
+log = logging.getLogger("curate")
+RAY_HINT = "The ray executor needs Ray on this machine and every node: pip install 'curate[ray]'."
+
+
+def import_ray() -> Any:
+    """Ray, or a one-line install hint (it is an optional dependency)."""
+    try:
+        import ray
+    except ImportError:
+        raise CurateError(RAY_HINT) from None
+    return ray
+
+
+class ShardActor:
+    """The body of one Ray worker: builds the step's worker once, then runs shard after shard.
+
+    It works in the driver's working directory when that exists on its node (a shared
+    filesystem mounted at the same path), so relative paths the user typed mean the same there.
+    """
+
+    def __init__(self, build_worker: Callable[[], ShardWorker], cwd: str) -> None:
+        from curate.console import quiet_library_progress_bars
+
+        quiet_library_progress_bars()  # weight-loading bars from every worker would flood the driver
+        if os.path.isdir(cwd):
+            os.chdir(cwd)
+        else:
+            log.warning("%s does not exist on this node: relative paths will not resolve; pass absolute ones", cwd)
+        self.failure: CurateError | None = None
+        try:
+            self.worker = build_worker()
+        except CurateError as exc:  # a user error (a model that cannot load): report it, no restarts
+            self.failure = exc
+
+    def ready(self) -> bool:
+        """Resolves once the models are loaded: only then is the actor handed a shard."""
+        if self.failure is not None:
+            raise self.failure
+        return True
+
+    def run(self, shard: Shard) -> Any:
+        return self.worker.run(shard, ignore_progress)
+
+    def close(self) -> None:
+        if self.failure is None:
+            self.worker.close()
+
+
+def workers_that_fit(config: ExecutorConfig, resources: dict[str, float]) -> int:
+    """How many workers of the configured size the cluster's total resources hold."""
+    needs = {"CPU": config.num_cpus_per_worker, "GPU": config.num_gpus_per_worker}
+    fits = [math.floor(resources.get(name, 0.0) / need + 1e-9) for name, need in needs.items() if need > 0]
+    return min(fits) if fits else 0
+
+
+def pool_size(config: ExecutorConfig, resources: dict[str, float], shards: int) -> int:
+    """`--concurrency` (or all that fit), never more than there are shards; refuses 0 fits."""
+    fits = workers_that_fit(config, resources)
+    if fits < 1:
+        raise CurateError(
+            f"The Ray cluster ({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs) cannot hold "
+            f"one worker of {config.num_cpus_per_worker:g} CPUs + {config.num_gpus_per_worker:g} GPUs; "
+            "lower --num-cpus-per-worker/--num-gpus-per-worker or add nodes."
+        )
+    return max(1, min(config.concurrency or fits, shards))
+
+
+def connect(ray: Any, config: ExecutorConfig, *, quiet: bool) -> None:
+    """Attach to `--ray-address` (or RAY_ADDRESS), else start a local instance; reuse one already up."""
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=config.ray_address, logging_level=logging.WARNING, log_to_driver=not quiet)
+    except (ConnectionError, ValueError) as exc:
+        raise CurateError(
+            f"Could not connect to Ray at {config.ray_address}: {exc}. Start a cluster with `ray start --head` "
+            "or fix --ray-address."
+        ) from None
+
+
+class RayExecutor(Executor):
+    """Shards over a pool of `ShardActor`s; progress advances as shard results come back."""
+
+    def run(self, job: ShardJob) -> JobOutcome:
+        ray = import_ray()
+        connect(ray, self.config, quiet=job.quiet)
+        size = pool_size(self.config, ray.cluster_resources(), len(job.shards))
+        log.info("ray: %d workers of %g CPUs + %g GPUs for %d shards", size,
+                 self.config.num_cpus_per_worker, self.config.num_gpus_per_worker, len(job.shards))
+        start = time.perf_counter()
+        actors = [self._start_actor(ray, job) for _ in range(size)]
+        try:
+            by_id = self._drive(ray, actors, job)
+        finally:
+            release(ray, actors)
+        return JobOutcome([by_id[s.shard_id] for s in job.shards], time.perf_counter() - start)
+
+    def _start_actor(self, ray: Any, job: ShardJob) -> Any:
+        cls = ray.remote(ShardActor).options(
+            num_cpus=self.config.num_cpus_per_worker, num_gpus=self.config.num_gpus_per_worker,
+            max_restarts=self.config.max_retries, max_task_retries=self.config.max_retries,
+        )
+        return cls.remote(job.build_worker, os.getcwd())
+
+    def _drive(self, ray: Any, actors: list[Any], job: ShardJob) -> dict[str, Any]:
+        """Hand each ready actor one shard at a time until none are left; collect outcomes."""
+        from curate.console import make_progress
+
+        queue = deque(job.shards)
+        waiting: dict[Any, tuple[Any, Shard | None]] = {actor.ready.remote(): (actor, None) for actor in actors}
+        done: dict[str, Any] = {}
+        with make_progress(unit=job.unit, quiet=job.quiet) as progress:
+            task = progress.add_task(f"{job.label} (ray)", total=job.total)
+            while waiting:
+                [ref], _ = ray.wait(list(waiting), num_returns=1)
+                actor, shard = waiting.pop(ref)
+                outcome = fetch(ray, ref, shard)
+                if shard is not None:
+                    done[shard.shard_id] = outcome
+                    progress.update(task, advance=outcome.samples,
+                                    description=f"{job.label} (ray) {len(done)}/{len(job.shards)} shards")
+                if queue:
+                    next_shard = queue.popleft()
+                    waiting[actor.run.remote(next_shard)] = (actor, next_shard)
+        return done
+
+
+def release(ray: Any, actors: list[Any], *, timeout: float = 30.0) -> None:
+    """Let workers stop their decode processes, then end them (dead or stuck ones too)."""
+    ray.wait([actor.close.remote() for actor in actors], num_returns=len(actors), timeout=timeout)
+    for actor in actors:
+        ray.kill(actor)
+
+
+def fetch(ray: Any, ref: Any, shard: Shard | None) -> Any:
+    """A shard's outcome; a user error or a worker dead past its retries becomes one clear line."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, CurateError):
+            raise CurateError(str(exc.cause)) from None
+        raise
+    except ray.exceptions.RayActorError as exc:
+        what = f"working on shard {shard.shard_id}" if shard is not None else "starting up"
+        raise CurateError(
+            f"A Ray worker died while {what} and stayed dead after its retries "
+            f"(--max-retries): {_first_line(exc)}. Finished shards are kept; rerun to resume."
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

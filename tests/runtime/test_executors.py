@@ -1,0 +1,139 @@
+"""Executor selection and Ray sizing: pure logic, no Ray needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curate.errors import CurateError
+from curate.runtime.executors import EXECUTORS, LocalExecutor, make_executor
+from curate.runtime.ray_executor import pool_size, workers_that_fit
+from curate.schemas.config import EmbedConfig, ExecutorConfig
+
+
+def test_executors_are_picked_by_name_and_unknown_names_list_the_known_ones():
+    assert isinstance(make_executor(ExecutorConfig()), LocalExecutor)
+    assert set(EXECUTORS) == {"local", "ray"}
+    with pytest.raises(CurateError, match="known: local, ray"):
+        make_executor(ExecutorConfig(name="dask"))
+    with pytest.raises(CurateError, match="--executor 'dask'"):
+        ExecutorConfig(name="dask").validate()
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(concurrency=0), "--concurrency"),
+    (dict(max_retries=-1), "--max-retries"),
+    (dict(num_cpus_per_worker=0, num_gpus_per_worker=0), "some resource"),
+])
+def test_bad_executor_options_are_refused(bad, match):
+    with pytest.raises(CurateError, match=match):
+        ExecutorConfig(name="ray", **bad).validate()
+
+
+def test_workers_are_sized_by_the_scarcest_resource():
+    cluster = {"CPU": 64.0, "GPU": 8.0}
+    assert workers_that_fit(ExecutorConfig(num_cpus_per_worker=4, num_gpus_per_worker=1), cluster) == 8
+    assert workers_that_fit(ExecutorConfig(num_cpus_per_worker=16, num_gpus_per_worker=1), cluster) == 4
+    assert workers_that_fit(ExecutorConfig(num_cpus_per_worker=1, num_gpus_per_worker=0.5), cluster) == 16
+    assert pool_size(ExecutorConfig(num_cpus_per_worker=2), cluster, shards=5) == 5  # never more than shards
+    assert pool_size(ExecutorConfig(concurrency=3), cluster, shards=100) == 3
+
+
+def test_a_cluster_without_room_for_one_worker_is_refused():
+    with pytest.raises(CurateError, match="0 GPUs"):
+        pool_size(ExecutorConfig(num_gpus_per_worker=1), {"CPU": 8.0}, shards=4)
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/laion", "gs://b/x.tar", "hf://datasets/x"])
+def test_object_store_urls_are_refused_in_one_line(url, tmp_path):
+    with pytest.raises(CurateError, match=f"{url.split(':')[0]}://.*not supported yet"):
+        EmbedConfig(inputs=(Path(url),), out=tmp_path).validate()
+    with pytest.raises(CurateError, match="--out"):
+        EmbedConfig(inputs=(tmp_path,), out=Path(url)).validate()
+
+
+class FakeActorError(Exception):
+    pass
+
+
+class FakeTaskError(Exception):
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(f"ray::ShardActor.ready() (pid=1)\n  traceback...\n{cause}")
+        self.cause = cause
+
+
+class FakeRay:
+    """Just enough of Ray for `fetch`: `get` fails the way a worker dead past its retries does."""
+
+    class exceptions:
+        RayActorError = FakeActorError
+        RayTaskError = FakeTaskError
+
+    @staticmethod
+    def get(ref):
+        if isinstance(ref, Exception):
+            raise ref
+        raise FakeActorError("The actor died unexpectedly before finishing this task.\n  details...")
+
+
+def test_a_worker_dead_past_its_retries_is_one_line_naming_the_shard():
+    from curate.io.base import Shard
+    from curate.runtime.ray_executor import fetch
+
+    shard = Shard(path=Path("00001.tar"), format="webdataset", shard_id="00001")
+    with pytest.raises(CurateError, match=r"shard 00001 .*--max-retries.*died unexpectedly.*rerun to resume"):
+        fetch(FakeRay, object(), shard)
+
+
+def test_a_user_error_inside_a_worker_arrives_as_its_own_line_and_bugs_keep_their_traceback():
+    from curate.runtime.ray_executor import fetch
+
+    with pytest.raises(CurateError) as caught:
+        fetch(FakeRay, FakeTaskError(CurateError("Could not load the image processor 'x'.")), None)
+    assert str(caught.value) == "Could not load the image processor 'x'."
+    with pytest.raises(FakeTaskError):
+        fetch(FakeRay, FakeTaskError(ZeroDivisionError("a bug")), None)
+
+
+def test_ray_missing_gives_an_install_hint(monkeypatch):
+    import builtins
+
+    from curate.runtime.ray_executor import import_ray
+
+    real_import = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__",
+                        lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name)) if name == "ray" else real_import(name, *a, **k))
+    with pytest.raises(CurateError, match=r"pip install 'curate\[ray\]'"):
+        import_ray()
+
+
+def test_score_embeds_missing_shards_with_its_executor(sample_shards, tmp_path, monkeypatch):
+    """`curate score --executor ray` hands the embedding of new shards to that executor."""
+    from types import SimpleNamespace
+
+    from curate.pipelines.score_inputs import shard_embeddings
+    from curate.schemas.config import ScoreConfig
+
+    seen = []
+    monkeypatch.setattr("curate.pipelines.embed.run_embed", lambda config, quiet: seen.append(config))
+    text = SimpleNamespace(model="t", settings={"pooling": "mean", "max_tokens": 77})
+    card = SimpleNamespace(image_encoder=SimpleNamespace(model="i"), text_encoder=text)
+    ray = ExecutorConfig(name="ray", num_gpus_per_worker=1, concurrency=4)
+    shard_embeddings(sample_shards[:2], ScoreConfig(inputs=tuple(sample_shards[:2]), out=tmp_path, executor=ray),
+                     card, quiet=True)
+    assert [config.executor for config in seen] == [ray]
+
+
+def test_the_worker_entry_point_embeds_shards_in_this_process(sample_shards, tiny_encoders, tmp_path):
+    """What every executor runs per process; the files are those `run_embed` would write."""
+    from curate.io.detect import find_shards
+    from curate.pipelines.embed import embed_shards_worker
+    from curate.schemas.layout import RunLayout
+
+    shards = find_shards(sample_shards[:2])
+    config = EmbedConfig(inputs=tuple(sample_shards[:2]), out=tmp_path, encoders=tiny_encoders, batch_size=5, workers=0)
+    results = embed_shards_worker(shards, config)
+    assert [(r.shard_id, r.pairs, r.samples) for r in results] == [(s.shard_id, 8, 8) for s in shards]
+    assert "load models" in results[0].stages and "load models" not in results[1].stages
+    assert [p.stem for p in RunLayout(tmp_path).shard_files("embeddings")] == sorted(s.shard_id for s in shards)

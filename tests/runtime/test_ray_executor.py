@@ -1,0 +1,170 @@
+"""`embed --executor ray` against a local 2-CPU Ray instance: same files as a local run.
+
+Skipped when Ray is not installed (`pip install 'curate[ray]'`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import curate.pipelines.embed as embed_module
+from curate.pipelines.embed import EmbedSummary, EmbedWorker, run_embed
+from curate.schemas.config import EmbedConfig, ExecutorConfig
+from curate.schemas.layout import RunLayout
+from tests.pipelines.test_embed import broken_tar, vectors
+
+ray = pytest.importorskip("ray")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    """One local Ray instance per module. Its workers import this test module (the crashing
+    worker below), so the repository goes on the path they inherit when Ray starts them."""
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), saved]))
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    finally:
+        os.environ.pop("PYTHONPATH") if saved is None else os.environ.__setitem__("PYTHONPATH", saved)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def inputs(sample_shards, tmp_path_factory) -> tuple[Path, ...]:
+    """Every format, plus a tar of broken samples so error rows are compared too."""
+    folder = tmp_path_factory.mktemp("broken")
+    broken_tar(folder / "broken.tar")
+    return (*sample_shards, folder / "broken.tar")
+
+
+@pytest.fixture(scope="module")
+def local_run(inputs, tiny_encoders, tmp_path_factory) -> tuple[RunLayout, EmbedSummary]:
+    config = EmbedConfig(inputs=inputs, out=tmp_path_factory.mktemp("local") / "run", encoders=tiny_encoders,
+                         batch_size=3, workers=0)
+    return RunLayout(config.out), run_embed(config, quiet=True)
+
+
+def ray_config(inputs, encoders, out: Path, **executor) -> EmbedConfig:
+    return EmbedConfig(inputs=inputs, out=out, encoders=encoders, batch_size=3, workers=0,
+                       executor=ExecutorConfig(name="ray", **executor))
+
+
+def listing(layout: RunLayout) -> list[str]:
+    """Every file of the run, hidden temporaries included."""
+    return sorted(str(p.relative_to(layout.root)) for p in layout.root.rglob("*") if p.is_file())
+
+
+def assert_same_outputs(got: RunLayout, want: RunLayout) -> None:
+    assert listing(got) == listing(want)
+    for path in want.shard_files("embeddings"):
+        a, b = pq.read_table(got.embeddings(path.stem)), pq.read_table(path)
+        assert a.schema.equals(b.schema, check_metadata=True), path.stem
+        assert a.column("key").to_pylist() == b.column("key").to_pylist(), path.stem
+        np.testing.assert_allclose(vectors(a, "image_emb"), vectors(b, "image_emb"), atol=2e-3)
+        np.testing.assert_allclose(vectors(a, "text_emb"), vectors(b, "text_emb"), atol=2e-3)
+        meta = [c for c in b.column_names if c not in ("image_emb", "text_emb")]
+        assert a.select(meta).equals(b.select(meta)), path.stem
+    for path in want.shard_files("errors"):
+        assert error_rows(got.errors(path.stem)) == error_rows(path), path.stem
+
+
+def error_rows(path: Path) -> list[dict]:
+    """Error rows, with object addresses in messages (`<BytesIO at 0x7f..>`) blanked out."""
+    rows = pq.read_table(path).to_pylist()
+    return [{**row, "message": re.sub(r"0x[0-9a-f]+", "0x", row["message"])} for row in rows]
+
+
+def assert_same_counts(got: EmbedSummary, want: EmbedSummary) -> None:
+    assert [s.shard_id for s in got.shards] == [s.shard_id for s in want.shards]
+    assert got.pairs == want.pairs and got.errors == want.errors
+    assert [(s.pairs, s.errors) for s in got.shards] == [(s.pairs, s.errors) for s in want.shards]
+
+
+class CrashOnceWorker(EmbedWorker):
+    """The first shard any worker of the run meets kills its process after one written batch."""
+
+    def run(self, shard, advance):
+        marker = self.config.out.parent / f"{self.config.out.name}.crashed"
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # exactly one crash, across processes
+        except FileExistsError:
+            return super().run(shard, advance)
+        os.write(fd, shard.shard_id.encode())
+        os.close(fd)
+        return super().run(shard, lambda n: os._exit(1))  # dies mid-shard, its temporaries on disk
+
+
+@pytest.fixture(scope="module")
+def ray_run(inputs, tiny_encoders, tmp_path_factory) -> tuple[RunLayout, EmbedSummary, Path]:
+    """One Ray run on 2 workers, during which one worker is killed mid-shard (and restarted).
+
+    One run serves both tests below: starting Ray workers (each imports torch) is what costs.
+    """
+    out = tmp_path_factory.mktemp("ray") / "run"
+    config = ray_config(inputs, tiny_encoders, out, concurrency=2, max_retries=2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(embed_module, "EmbedWorker", CrashOnceWorker)  # what run_embed hands the executor
+        summary = run_embed(config, quiet=True)
+    return RunLayout(out), summary, out.parent / "run.crashed"
+
+
+def test_ray_run_writes_the_same_files_as_a_local_run(ray_run, local_run, inputs, tiny_encoders):
+    (got, summary, _), (want, local_summary) = ray_run, local_run
+    assert_same_outputs(got, want)
+    assert_same_counts(summary, local_summary)
+    assert local_summary.errors["decompression_bomb"] == 1 and local_summary.pairs == 4 * 8 + 1
+    assert summary.timer.seconds["model"] > 0  # stage times travel back from the workers
+    again = run_embed(ray_config(inputs, tiny_encoders, got.root), quiet=True)  # resume: all done already
+    assert all(s.skipped for s in again.shards)
+
+
+def test_a_worker_killed_mid_shard_is_restarted_and_nothing_is_lost_or_doubled(ray_run, local_run):
+    (got, summary, marker), (want, _) = ray_run, local_run
+    victim = marker.read_text()
+    assert victim in {s.shard_id for s in summary.shards}  # the crash did happen, on this shard
+    keys = [k for path in got.shard_files("embeddings") for k in pq.read_table(path).column("key").to_pylist()]
+    keys += [k for path in got.shard_files("errors") for k in pq.read_table(path).column("key").to_pylist()]
+    want_keys = [k for table in ("embeddings", "errors") for path in want.shard_files(table)
+                 for k in pq.read_table(path).column("key").to_pylist()]
+    assert len(keys) == len(set(keys)) == summary.pairs + sum(summary.errors.values())
+    assert sorted(keys) == sorted(want_keys)
+    assert not [p for p in got.root.rglob(".*")]  # the dead attempt's temporaries are gone
+
+
+@pytest.fixture(scope="module")
+def projection(local_run, tmp_path_factory) -> Path:
+    from curate.pipelines.train import run_train
+    from curate.schemas.config import TrainConfig
+
+    out = tmp_path_factory.mktemp("projection") / "proj"
+    run_train(TrainConfig(run=local_run[0].root, out=out, dim=8, epochs=2, batch_size=8, val_fraction=0.25,
+                          device="cpu"), quiet=True)
+    return out
+
+
+def test_score_on_ray_writes_the_same_scores_as_a_local_run(local_run, projection, tmp_path):
+    from curate.pipelines.score import run_score
+    from curate.schemas.config import ScoreConfig
+
+    runs = {}
+    for name in ("local", "ray"):
+        config = ScoreConfig(inputs=(local_run[0].root,), projection=projection, out=tmp_path / name, device="cpu",
+                             workers=0, executor=ExecutorConfig(name=name, concurrency=1))
+        runs[name] = (RunLayout(config.out), run_score(config, quiet=True))
+    (got, summary), (want, local_summary) = runs["ray"], runs["local"]
+    assert listing(got) == listing(want) and len(want.shard_files("scores")) == 5
+    for path in want.shard_files("scores"):
+        a, b = pq.read_table(got.scores(path.stem)), pq.read_table(path)
+        assert a.schema.equals(b.schema, check_metadata=True), path.stem
+        assert a.drop_columns(["similarity"]).equals(b.drop_columns(["similarity"])), path.stem
+        np.testing.assert_allclose(a.column("similarity").to_numpy(), b.column("similarity").to_numpy(), atol=1e-5)
+    assert [(s.shard_id, s.rows) for s in summary.shards] == [(s.shard_id, s.rows) for s in local_summary.shards]
+    assert summary.rows == local_run[1].pairs == 33
