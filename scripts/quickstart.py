@@ -1,4 +1,5 @@
-"""Make the bundled sample and run curate on it end to end, offline if need be.
+"""Make the bundled sample and run curate on it end to end (embed, train, score, stats,
+filter, report), offline if need be.
 
     python scripts/quickstart.py [RUN_DIR]
 
@@ -73,7 +74,14 @@ def main() -> None:
     shards = run_dir / "shards"
     write_sample_shards(shards)
     image_model, text_model = pick_models(run_dir)
-    curate("embed", str(shards), "--out", str(run_dir), "--image-model", image_model, "--text-model", text_model)
+    run, proj, subset = str(run_dir), str(run_dir / "projection"), str(run_dir / "subset")
+    curate("embed", str(shards), "--out", run, "--image-model", image_model, "--text-model", text_model)
+    curate("train", run, "--out", proj, "--epochs", "30", "--batch-size", "64")
+    curate("score", run, "--projection", proj, "--out", run)
+    curate("stats", run)
+    curate("filter", run, "--top-fraction", "0.5", "--out", subset, "--overwrite")
+    curate("report", run, "--out", str(run_dir / "report.html"))
+    print(f"done: subset in {subset}, report in {run_dir / 'report.html'}", flush=True)
 
 
 if __name__ == "__main__":
