@@ -80,6 +80,8 @@ def bare_forward(image_model: str, text_model: str, shards: Path, *, batch: int)
     samples = [s for shard in find_shards([shards]) for s in reader_for(shard)]
     batches = [samples[i : i + batch] for i in range(0, len(samples), batch)]
     decoded = [decode_batch([s.image for s in b], image.preprocess).pixels for b in batches]
+    image.encode(decoded[0])  # warm-up: first calls pay for thread pools and allocations
+    text.encode([s.text for s in batches[0]])
     start = time.perf_counter()
     for b, pixels in zip(batches, decoded):
         image.encode(pixels)

@@ -175,6 +175,7 @@ def filter_(
     where: Optional[str] = typer.Option(
         None, "--where", help="SQL predicate over score and meta columns, e.g. \"sampler = 'k_lms' AND width >= 512\"."
     ),
+    dedup: bool = typer.Option(False, "--dedup", help="Drop the near-duplicates `curate dedup` marked (kept = false)."),
     format: str = typer.Option(FILTER.format, "--format", help="Output format: parquet, webdataset or imagefolder."),
     shard_size: int = typer.Option(FILTER.shard_size, "--shard-size", help="Pairs per output shard."),
     overwrite: bool = typer.Option(False, help="Replace a finished subset in --out."),
@@ -188,7 +189,7 @@ def filter_(
     setup_logging(quiet=quiet)
     config = FilterConfig(
         run_dir=run_dir, out=out, min_sim=min_sim, max_sim=max_sim, top_fraction=top_fraction,
-        where=where, format=format, shard_size=shard_size, overwrite=overwrite,
+        where=where, dedup=dedup, format=format, shard_size=shard_size, overwrite=overwrite,
     )
     summary = run_filter(config, quiet=quiet)
     stdout.print(filter_table(summary))
@@ -584,6 +585,83 @@ def caption_eval(
         stdout.print_json(json_lib.dumps(summary.to_json()))
     else:
         stdout.print(eval_table(summary))
+
+
+# --- curate index / search / dedup: the FAISS vector store -----------------------------------
+
+from curate.schemas.config import DedupConfig, IndexConfig, SearchConfig  # noqa: E402
+
+INDEX, SEARCH, DEDUP = IndexConfig(), SearchConfig(), DedupConfig()
+
+
+@app.command()
+@reports_errors
+def index(
+    run_dir: Path = typer.Argument(..., help="Run directory whose embeddings/ are indexed (writes RUN_DIR/index/)."),
+    projection: Path = typer.Option(..., "--projection", "-p", help="Projection directory made by `curate train`."),
+    max_index_memory: str = typer.Option(INDEX.max_index_memory, help="Memory budget per index, e.g. 512MB, 2GB, 16GiB."),
+    index_type: str = typer.Option(INDEX.index_type, help="auto, flat, ivf-flat, ivf-pq or hnsw."),
+    target_recall: float = typer.Option(INDEX.target_recall, help="recall@10 the search settings are tuned to reach."),
+    recall_queries: int = typer.Option(INDEX.recall_queries, help="Indexed vectors searched exactly to measure recall."),
+    device: str = typer.Option(INDEX.device, help="auto (GPU FAISS when installed and a GPU is present), cpu or cuda."),
+    overwrite: bool = typer.Option(False, help="Rebuild an existing index."),
+    quiet: bool = QUIET,
+) -> None:
+    """Build FAISS indexes over the projected image and text vectors: RUN_DIR/index/."""
+    from curate.console import setup_logging, stdout
+    from curate.pipelines.index import run_index
+    from curate.summaries import index_table
+
+    setup_logging(quiet=quiet)
+    config = IndexConfig(
+        run_dir=run_dir, projection=projection, max_index_memory=max_index_memory, index_type=index_type,
+        target_recall=target_recall, recall_queries=recall_queries, device=device, overwrite=overwrite,
+    )
+    stdout.print(index_table(run_index(config, quiet=quiet)))
+
+
+@app.command()
+@reports_errors
+def search(
+    run_dir: Path = typer.Argument(..., help="Run directory with an index (made by `curate index`)."),
+    text: Optional[str] = typer.Option(None, "--text", help="Find the pairs whose images show this."),
+    image: Optional[Path] = typer.Option(None, "--image", help="Find the pairs whose images look like this file."),
+    k: int = typer.Option(SEARCH.k, "-k", help="How many pairs to return."),
+    target: str = typer.Option(SEARCH.target, help="Index searched: image (default) or text (captions)."),
+    json: bool = typer.Option(False, "--json", help="Print JSON on stdout instead of a table."),
+    device: str = typer.Option(SEARCH.device, help="auto, cpu or cuda (encoders and FAISS)."),
+) -> None:
+    """The pairs nearest in meaning to a text or an image query, best first."""
+    from curate.console import setup_logging, stdout
+    from curate.index.display import hits_json, hits_table
+    from curate.pipelines.search import run_search
+
+    setup_logging(quiet=True)
+    result = run_search(SearchConfig(run_dir=run_dir, text=text, image=image, k=k, target=target, json=json, device=device))
+    if json:
+        stdout.out(hits_json(result.hits, query=result.query), highlight=False)
+    else:
+        stdout.print(hits_table(result.hits, title=f"curate search ({result.seconds:.2f}s)"))
+
+
+@app.command()
+@reports_errors
+def dedup(
+    run_dir: Path = typer.Argument(..., help="Run directory with an index (made by `curate index`)."),
+    threshold: float = typer.Option(DEDUP.threshold, help="Cosine of projected image vectors at or above which two images are one."),
+    neighbours: int = typer.Option(DEDUP.neighbours, help="Nearest images each image is compared with."),
+    device: str = typer.Option(DEDUP.device, help="auto, cpu or cuda (FAISS)."),
+    overwrite: bool = typer.Option(False, help="Redo an existing dedup table."),
+    quiet: bool = QUIET,
+) -> None:
+    """Group near-duplicate images, keep the best-aligned of each: RUN_DIR/dedup/."""
+    from curate.console import setup_logging, stdout
+    from curate.pipelines.dedup import run_dedup
+    from curate.summaries import dedup_table
+
+    setup_logging(quiet=quiet)
+    config = DedupConfig(run_dir=run_dir, threshold=threshold, neighbours=neighbours, device=device, overwrite=overwrite)
+    stdout.print(dedup_table(run_dedup(config, quiet=quiet)))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 if TYPE_CHECKING:  # annotations only: importing embed would load torch for every command
+    from curate.pipelines.dedup import DedupResult
     from curate.pipelines.embed import EmbedSummary
+    from curate.pipelines.index import IndexResult
     from curate.pipelines.filter import FilterSummary
     from curate.pipelines.score import ScoreSummary
     from curate.pipelines.train import TrainResult
@@ -126,3 +128,34 @@ def stats_tables(stats: SimilarityStats) -> list[Table]:
     for t in stats.thresholds:
         kept.add_row(t.label, f"{t.value:.4f}", f"{t.kept:,}", f"{t.fraction:.1%}")
     return [summary, hist, kept]
+
+
+def index_table(result: IndexResult) -> Table:
+    """One row per index: kind, search settings, measured recall@10, size, seconds per phase."""
+    card = result.card
+    note = " (already up to date)" if result.skipped else ""
+    table = Table(title=f"curate index: {card.rows:,} rows x {card.dim}-d{note}", title_justify="left")
+    for name, justify in (("index", "left"), ("kind", "left"), ("search", "left"), ("recall@10", "right"),
+                          ("file", "right"), ("seconds", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for side, entry in card.indexes.items():
+        search = ", ".join(f"{k}={v}" for k, v in entry.search.items()) or "exact"
+        phases = " · ".join(f"{k} {v:.1f}" for k, v in entry.seconds.items())
+        table.add_row(side, entry.kind, search, f"{entry.recall_at_10:.3f}", f"{entry.file_bytes / 1e6:,.1f} MB", phases)
+    table.caption = f"projection pass {card.seconds.get('project', 0.0):.1f}s · total {card.seconds.get('total', 0.0):.1f}s"
+    return table
+
+
+def dedup_table(result: DedupResult) -> Table:
+    """Rows, groups, rows marked kept = false, and where the time went."""
+    s = result.summary
+    note = " (already up to date)" if result.skipped else ""
+    table = Table(title=f"curate dedup: cosine >= {s.threshold}{note}", title_justify="left")
+    table.add_column("", justify="left")
+    table.add_column("value", justify="right")
+    rows = [("rows", f"{s.rows:,}"), ("near-duplicate groups", f"{s.groups:,}"), ("marked kept = false", f"{s.dropped:,}"),
+            ("kept per group by", s.kept_by), ("index", f"{s.index_kind} (recall@10 {s.index_recall_at_10:.3f})"),
+            ("seconds", " · ".join(f"{k} {v:.1f}" for k, v in s.seconds.items()))]
+    for label, value in rows:
+        table.add_row(label, value)
+    return table

@@ -16,23 +16,23 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from curate.errors import CurateError
 from curate.models.loading import load_pretrained
 from curate.models.projection import Standardiser
 from curate.schemas.config import DecodeConfig
 
 IGNORE_INDEX = -100  # the label cross-entropy skips
-PREFIX_HIDDEN = 512
 
 
 class PrefixMapper(nn.Module):
-    """Image feature (image_dim) -> Linear(512) -> Linear(decoder width): one prefix token.
+    """Image feature -> Linear(hidden; 512 by default) -> Linear(decoder width): one prefix token.
 
     Features are first standardised with the training set's statistics (stored as buffers,
     so they travel in the weights file): pooled features share a large common offset that
     would otherwise drown the differences between images.
     """
 
-    def __init__(self, image_dim: int, width: int, *, hidden: int = PREFIX_HIDDEN) -> None:
+    def __init__(self, image_dim: int, width: int, *, hidden: int) -> None:
         super().__init__()
         self.image_dim, self.width, self.hidden = image_dim, width, hidden
         self.norm = Standardiser(image_dim)
@@ -66,8 +66,6 @@ def load_tokenizer(name: str) -> Any:
 
     tokenizer = load_pretrained(AutoTokenizer.from_pretrained, name, what="tokenizer", option="--decoder")
     if tokenizer.eos_token_id is None:
-        from curate.errors import CurateError
-
         raise CurateError(f"The tokenizer of '{name}' has no end-of-text token; pass a GPT-2-family --decoder.")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -13,6 +13,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,9 +72,11 @@ def run_caption_train(config: CaptionTrainConfig, *, quiet: bool = False) -> Cap
     torch.manual_seed(config.seed)
     start = time.perf_counter()
     source = layout.last if config.resume else None
+    # The decoder first: a wrong --decoder should fail before the whole subset is encoded.
+    decoder = None if source else (load_tokenizer(config.decoder), load_decoder(config.decoder))
     pairs, image = _load_pairs(config, device=device, resume_from=source)
     train, val = split_pairs(pairs, val_fraction=config.val_fraction)
-    model, state = _build_model(config, image=image, device=device, resume_from=source)
+    model, state = _build_model(image=image, device=device, resume_from=source, decoder=decoder, config=config)
     if state is None:
         model.mapper.fit(_initial_features(train, image.tower))
     trainer = CaptionTrainer(model, tower=image.tower, lr=config.lr, batch_size=config.batch_size,
@@ -152,18 +155,18 @@ def model_ref(name: str) -> str:
 
 
 def _build_model(
-    config: CaptionTrainConfig, *, image: ImageSide, device: torch.device, resume_from: Path | None
+    *, image: ImageSide, device: torch.device, resume_from: Path | None, decoder: tuple[Any, Any] | None,
+    config: CaptionTrainConfig,
 ) -> tuple[Captioner, dict | None]:
-    """A fresh mapper on the pretrained decoder, or the last checkpoint and its training state."""
-    if resume_from is not None:
-        model, _, _ = load_checkpoint(resume_from, device=device)
-        state = torch.load(resume_from / STATE_FILE, map_location="cpu", weights_only=False)
+    """A fresh mapper on the pretrained (tokenizer, decoder), or the last checkpoint and its training state."""
+    if resume_from is not None or decoder is None:
+        model, _, _ = load_checkpoint(resume_from, device=device)  # type: ignore[arg-type]
+        state = torch.load(resume_from / STATE_FILE, map_location="cpu", weights_only=False)  # type: ignore[operator]
         return model, state
-    tokenizer = load_tokenizer(config.decoder)
-    decoder = load_decoder(config.decoder)
-    width = decoder.get_input_embeddings().embedding_dim
+    tokenizer, lm = decoder
+    width = lm.get_input_embeddings().embedding_dim
     mapper = PrefixMapper(image.dim, width, hidden=config.prefix_hidden)
-    return Captioner(mapper, decoder, tokenizer).to(device), None
+    return Captioner(mapper, lm, tokenizer).to(device), None
 
 
 @torch.no_grad()
@@ -225,9 +228,3 @@ def _checkpoint(
     state = {"epoch": row.epoch, "trainer": trainer.state(), "history": [vars(r) for r in history]}
     save_checkpoint(layout.last, trainer.model, card, image_tower=image.tower, extra={STATE_FILE: state})
     write_history(layout.history, history)
-
-
-def best_card(out: Path) -> CaptionerCard:
-    """The card of a training folder's best checkpoint."""
-    return read_card(CaptionerLayout(out).best)
-

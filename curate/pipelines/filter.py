@@ -179,7 +179,12 @@ def meta_schema_of(readers: Iterable[ShardReader]) -> tuple[pa.Schema, frozenset
 def _plan(config: FilterConfig, shards: list[ScoredShard]) -> dict:
     """What decides the outputs: a rerun with the same plan may reuse finished shards."""
     files = [(str(s.scores.resolve()), s.scores.stat().st_size, s.scores.stat().st_mtime_ns) for s in shards]
-    criteria = {k: getattr(config, k) for k in ("min_sim", "max_sim", "top_fraction", "where")}
+    criteria = {k: getattr(config, k) for k in ("min_sim", "max_sim", "top_fraction", "where", "dedup")}
+    if config.dedup:  # a redone dedup changes which rows go, so finished shards must not be reused
+        from curate.index.store import dedup_table
+
+        table = dedup_table(config.run_dir)
+        criteria["dedup_table"] = (str(table.resolve()), table.stat().st_size, table.stat().st_mtime_ns)
     return {"criteria": criteria, "format": config.format, "shard_size": config.shard_size, "scores": files}
 
 
@@ -245,7 +250,7 @@ def make_manifest(
     total = sum((s.outcomes for s in shards), Counter())
     reasons = [c.reason for c in selection.criteria]
     dropped = {reason: total[reason] for reason in DROP_REASONS if reason in reasons}
-    criteria = {k: getattr(config, k) for k in ("min_sim", "max_sim", "top_fraction", "where", "shard_size")}
+    criteria = {k: getattr(config, k) for k in ("min_sim", "max_sim", "top_fraction", "where", "dedup", "shard_size")}
     criteria["top_fraction_threshold"] = asdict(selection.threshold) if selection.threshold else None
     return SubsetManifest(
         run_dir=str(config.run_dir.resolve()), inputs=inputs, criteria=criteria,

@@ -234,6 +234,7 @@ class FilterConfig:
     max_sim: float | None = None
     top_fraction: float | None = None
     where: str | None = None
+    dedup: bool = False  # drop the rows `curate dedup` marked kept = false (RUN_DIR/dedup/)
     format: str = "parquet"
     shard_size: int = DEFAULT_FILTER_SHARD_SIZE
     overwrite: bool = False
@@ -590,3 +591,78 @@ class CaptionEvalConfig:
         if self.out is not None and self.out.suffix.lower() not in (".csv", ".parquet"):
             raise CurateError(f"--out must end in .csv or .parquet (got {self.out.name}).")
         self.decoding.validate()
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """`curate index RUN_DIR --projection PROJ_DIR`: FAISS indexes over the projected vectors."""
+
+    run_dir: Path = Path("runs/r1")
+    projection: Path = Path("models/proj")
+    max_index_memory: str = "2GB"  # per index: image and text are built, and loaded, one at a time
+    index_type: str = "auto"
+    target_recall: float = 0.95  # recall@10 the search settings are tuned to reach
+    recall_queries: int = 1000  # indexed vectors searched exactly to measure recall
+    device: str = "auto"  # FAISS on the GPU when faiss-gpu and a GPU are present
+    seed: int = 0
+    overwrite: bool = False
+
+    @property
+    def memory_budget(self) -> int:
+        from curate.units import parse_size
+
+        return parse_size(self.max_index_memory, option="--max-index-memory")
+
+    def validate(self) -> None:
+        from curate.index.kinds import INDEX_KINDS
+
+        if self.index_type != "auto" and self.index_type not in INDEX_KINDS:
+            raise CurateError(f"Unknown --index-type '{self.index_type}'; known: auto, {', '.join(INDEX_KINDS)}.")
+        if self.memory_budget <= 0:
+            raise CurateError(f"--max-index-memory must be positive (got {self.max_index_memory}).")
+        if not 0.0 < self.target_recall <= 1.0:
+            raise CurateError(f"--target-recall must lie in (0, 1] (got {self.target_recall}).")
+        if self.recall_queries < 1:
+            raise CurateError(f"--recall-queries must be at least 1 (got {self.recall_queries}).")
+        if not self.run_dir.is_dir():
+            raise CurateError(f"Run directory {self.run_dir} does not exist.")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """`curate search RUN_DIR (--text TEXT | --image FILE)`."""
+
+    run_dir: Path = Path("runs/r1")
+    text: str | None = None
+    image: Path | None = None
+    k: int = 20
+    target: str = "image"  # which index: image (cross-modal for text queries) or text
+    json: bool = False
+    device: str = "auto"
+
+    def validate(self) -> None:
+        if (self.text is None) == (self.image is None):
+            raise CurateError("Give exactly one query: --text \"...\" or --image FILE.")
+        if self.text is not None and not self.text.strip():
+            raise CurateError("--text is empty; give words to search for.")
+        if self.k < 1:
+            raise CurateError(f"-k must be at least 1 (got {self.k}).")
+        if self.target not in ("image", "text"):
+            raise CurateError(f"Unknown --target '{self.target}'; known: image, text.")
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """`curate dedup RUN_DIR --threshold 0.95`: near-duplicate images, one kept per group."""
+
+    run_dir: Path = Path("runs/r1")
+    threshold: float = 0.95  # cosine of projected image vectors at or above which two images are one
+    neighbours: int = 16  # k of the k-NN search each image makes; groups grow through shared members
+    device: str = "auto"
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise CurateError(f"--threshold must lie in (0, 1], a cosine similarity (got {self.threshold}).")
+        if self.neighbours < 2:
+            raise CurateError(f"--neighbours must be at least 2 (got {self.neighbours}).")

@@ -125,3 +125,14 @@ class DedupSummary:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "DedupSummary":
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One result of `curate search`: a pair of the run, ranked by cosine to the query."""
+
+    rank: int
+    key: str
+    text: str | None
+    similarity: float
+    shard: str

@@ -160,9 +160,19 @@ def _where(config: FilterConfig, _top: TopThreshold | None) -> Criterion | None:
     return None if config.where is None else Criterion("where", config.where)
 
 
+def _dedup(config: FilterConfig, _top: TopThreshold | None) -> Criterion | None:
+    """Rows `curate dedup` did not mark as a dropped near-duplicate (RUN_DIR/dedup/dedup.parquet)."""
+    if not config.dedup:
+        return None
+    from curate.index.store import dedup_table
+
+    table = _literal(str(dedup_table(config.run_dir)))
+    return Criterion("duplicate", f"key NOT IN (SELECT key FROM read_parquet({table}) WHERE NOT kept)")
+
+
 # Checked in this order (DROP_REASONS's); a dropped row counts under the first it fails.
 CRITERIA: tuple[Callable[[FilterConfig, TopThreshold | None], Criterion | None], ...] = (
-    _min_sim, _max_sim, _top_fraction, _where,
+    _min_sim, _max_sim, _top_fraction, _where, _dedup,
 )
 
 
