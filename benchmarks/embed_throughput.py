@@ -5,7 +5,7 @@
 Prints, for the same models and machine in one run:
   * bare model forward pairs/s (image + text towers on pre-decoded, pre-read inputs),
   * end-to-end `curate embed` pairs/s (read, decode in workers, encode, write) and the ratio,
-  * peak RSS of the embed process (and of its decode workers) at 1x and 4x the data.
+  * peak RSS of the embed process at 1x and 4x the data.
 Without model arguments it builds ResNet-50- and BERT-base-shaped encoders with random
 weights: the same compute as the defaults, no download. Inputs are rendered 384-px JPEGs.
 """
@@ -37,8 +37,7 @@ cfg = EmbedConfig(inputs=(Path(args["shards"]),), out=Path(args["out"]), encoder
                   batch_size=args["batch"], workers=args["workers"])
 summary = run_embed(cfg, quiet=True)
 print(json.dumps({"pairs": summary.pairs, "seconds": summary.seconds,
-                  "rss_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "rss_workers_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+                  "rss_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
@@ -127,8 +126,8 @@ def main() -> None:
     print(f"curate embed end-to-end {rate:8.2f} pairs/s   (rounds: {', '.join(f'{r:.2f}' for r in rates)})")
     print(f"ratio                   {rate / bare:8.3f}")
     for label, res in (("1x", e2e), ("4x", e2e4)):
-        print(f"peak RSS {label} ({res['pairs']:5d} pairs): main {res['rss_main_mb']:7.0f} MiB, "
-              f"decode workers {res['rss_workers_mb']:5.0f} MiB, {res['pairs'] / res['seconds']:.2f} pairs/s")
+        print(f"peak RSS {label} ({res['pairs']:5d} pairs): {res['rss_main_mb']:7.0f} MiB "
+              f"(embed process), {res['pairs'] / res['seconds']:.2f} pairs/s")
 
 
 if __name__ == "__main__":
