@@ -43,6 +43,7 @@ def choose_plan(requested: str, rows: int, dim: int, *, budget: int, gpu: bool =
 
 
 def _forced(kind: str, rows: int, dim: int, budget: int) -> IndexPlan:
+    """A kind the user named is honoured, but never past the budget: that would fail later, and worse."""
     plan = plan_index(kind, rows, dim)
     if plan.memory_bytes > budget:
         raise CurateError(

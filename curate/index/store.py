@@ -53,6 +53,7 @@ class BuiltIndex:
 
     @classmethod
     def open(cls, run_dir: Path) -> "BuiltIndex":
+        """The run's finished index, or one line saying what to run first."""
         if not Path(run_dir).is_dir():
             raise CurateError(f"Run directory {run_dir} does not exist.")
         folder = RunLayout(Path(run_dir)).index_dir

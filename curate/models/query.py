@@ -40,7 +40,7 @@ def embed_image_query(path: Path, card: ProjectionCard, *, device: str = "auto")
         pixels = decode_image(Path(path).read_bytes(), encoder.preprocess)
     except ImageDecodeError as exc:
         raise CurateError(f"Query image {path} cannot be used ({exc.kind}: {exc}).") from None
-    return encoder.encode(pixels[None])
+    return encoder.encode(pixels[None].copy())  # decode gives a read-only view; torch wants to own it
 
 
 def _check_dim(actual: int, expected: int, model: str) -> None:

@@ -61,6 +61,7 @@ def near_pairs(files: list[Path], projection: Projection, index: Any, *, thresho
             rights.append(ids[rows, cols])
             first += len(query)
             advance(len(query))
+        pa.default_memory_pool().release_unused()  # the Parquet reader's buffers, kept by the allocator
     return np.concatenate(lefts or [np.zeros(0, np.int64)]), np.concatenate(rights or [np.zeros(0, np.int64)])
 
 
@@ -103,6 +104,7 @@ def write_dedup(folder: Path, ids: pa.Table, labels: np.ndarray, kept: np.ndarra
 
 
 def read_summary(folder: Path) -> DedupSummary | None:
+    """The summary of a finished dedup (written last), None when there is none or it is unreadable."""
     path = folder / DEDUP_SUMMARY_FILE
     if not path.is_file():
         return None
@@ -113,6 +115,7 @@ def read_summary(folder: Path) -> DedupSummary | None:
 
 
 def up_to_date(existing: DedupSummary | None, built: BuiltIndex, config: DedupConfig) -> bool:
+    """Same threshold and k over the same embeddings and projection: nothing to redo."""
     return existing is not None and (
         existing.threshold == config.threshold and existing.neighbours == config.neighbours
         and existing.embeddings_fingerprint == built.card.embeddings_fingerprint

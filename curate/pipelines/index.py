@@ -85,6 +85,7 @@ def project_run(files: list[Path], projection: Projection, *, ids_path: Path, sc
             ids.write_rows({"id": pa.array(np.arange(first, out.image.rows)), "key": batch.column("key"),
                             "shard": [path.stem] * batch.num_rows})
             advance(batch.num_rows)
+        pa.default_memory_pool().release_unused()  # the Parquet reader's buffers, kept by the allocator
     ids.close()
     out.image.finish()
     out.text.finish()
@@ -177,6 +178,7 @@ def build_index(files: list[Path], projection: Projection, proj_card: Projection
 
 def make_card(config: IndexConfig, proj_card: ProjectionCard, *, rows: int, shards: int, fingerprint: str,
               entries: dict[str, SideIndex], seconds: dict[str, float]) -> IndexCard:
+    """The card `search` and `dedup` trust: the projection by path and fingerprint, the data by fingerprint."""
     versions = dict(library_versions(), faiss=import_faiss().__version__)
     return IndexCard(
         rows=rows, dim=proj_card.out_dim, shards=shards, embeddings_fingerprint=fingerprint,

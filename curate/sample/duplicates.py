@@ -41,28 +41,37 @@ def near_duplicate(image: bytes, *, scale: float, quality: int) -> bytes:
     return out.getvalue()
 
 
-def write_scenes_with_duplicates(
-    path: Path, *, count: int, copies: int, seed: int = 0, size: int = 96
-) -> DuplicateTruth:
-    """A WebDataset tar of `count` scenes plus `copies` near-duplicates of randomly chosen ones.
+def inject_copies(path: Path, originals: dict[str, tuple[bytes, str]], *, copies: int, seed: int = 0,
+                  group: dict[str, str] | None = None) -> DuplicateTruth:
+    """A WebDataset tar of `originals` (member -> (image, caption)) plus `copies` near-duplicates.
 
-    Each copy keeps its original's caption (as a re-crawled image usually does) and gets
-    its own key; scale and quality vary per copy so no two copies are byte-identical.
+    Each copy keeps its original's caption (as a re-crawled image usually does) and gets its
+    own key; scale (0.6-1.6x) and JPEG quality (60-92) vary per copy. `group` names which
+    originals show one picture (default: each its own); keys are `<shard-id>/<member>` as
+    the reader will yield them.
     """
     rng = random.Random(f"curate-duplicates:{seed}")
     shard_id = path.name.split(".")[0]
-    scenes = [render_scene(i, seed=seed, size=size) for i in range(count)]
-    group = {f"{shard_id}/scene-{s.index:06d}": repr(plan_scene(s.index, seed=seed)) for s in scenes}
-    samples = [Sample(key=k, image=s.image, text=s.caption) for k, s in zip(group, scenes)]
+    members = list(originals)
+    truth = {f"{shard_id}/{m}": (group or {}).get(m, m) for m in members}
+    samples = [Sample(key=f"{shard_id}/{m}", image=originals[m][0], text=originals[m][1]) for m in members]
     copy_keys = []
-    for number, original in enumerate(rng.sample(range(count), copies)):
+    for number, member in enumerate(rng.sample(members, copies)):
         key = f"{shard_id}/copy-{number:06d}"
-        image = near_duplicate(scenes[original].image, scale=rng.uniform(0.6, 1.6), quality=rng.randint(60, 92))
-        samples.append(Sample(key=key, image=image, text=scenes[original].caption))
-        group[key] = group[samples[original].key]
+        image = near_duplicate(originals[member][0], scale=rng.uniform(0.6, 1.6), quality=rng.randint(60, 92))
+        samples.append(Sample(key=key, image=image, text=originals[member][1]))
+        truth[key] = truth[f"{shard_id}/{member}"]
         copy_keys.append(key)
     rng.shuffle(samples)
     with WRITERS["webdataset"](path) as writer:
         for sample in samples:
             writer.write(sample)
-    return DuplicateTruth(group=group, copies=copy_keys, shard=path)
+    return DuplicateTruth(group=truth, copies=copy_keys, shard=path)
+
+
+def write_scenes_with_duplicates(path: Path, *, count: int, copies: int, seed: int = 0, size: int = 96) -> DuplicateTruth:
+    """`count` rendered scenes plus `copies` near-duplicates; scenes planned identically are one picture."""
+    scenes = [render_scene(i, seed=seed, size=size) for i in range(count)]
+    originals = {f"scene-{s.index:06d}": (s.image, s.caption) for s in scenes}
+    group = {f"scene-{s.index:06d}": repr(plan_scene(s.index, seed=seed)) for s in scenes}
+    return inject_copies(path, originals, copies=copies, seed=seed, group=group)

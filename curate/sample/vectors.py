@@ -28,6 +28,7 @@ from curate.schemas.projection import ProjectionCard, TrainingData, ValidationMe
 from curate.schemas.tables import EmbeddingsInfo, EncoderInfo, embeddings_schema
 
 BLOCK_ROWS = 65536
+ROW_GROUP_ROWS = 4096  # embed writes a row group per model batch; stay close to that
 
 
 def clustered_vectors(rows: int, dim: int, *, clusters: int, spread: float, seed: int,
@@ -55,8 +56,8 @@ def write_embeddings(path: Path, *, keys: Sequence[str], texts: Sequence[str | N
     info = EmbeddingsInfo(shard_id=Path(path).stem, source=str(path), format="synthetic",
                           image_encoder=encoders[0], text_encoder=encoders[1], versions={})
     writer = ParquetTableWriter(path, embeddings_schema(info, pa.schema([])))
-    for start in range(0, len(keys), BLOCK_ROWS):
-        stop = start + BLOCK_ROWS
+    for start in range(0, len(keys), ROW_GROUP_ROWS):
+        stop = start + ROW_GROUP_ROWS
         writer.write_rows({"key": list(keys[start:stop]), "text": list(texts[start:stop]),
                            "image_emb": vectors_to_arrow(image[start:stop]), "text_emb": vectors_to_arrow(text[start:stop])})
     writer.close()
