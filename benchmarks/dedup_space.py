@@ -37,7 +37,8 @@ THRESHOLDS = (0.9, 0.95, 0.97, 0.99)
 
 
 def read_back(truth: DuplicateTruth) -> tuple[list[str], list[bytes], list[str]]:
-    samples = list(READERS["webdataset"](Shard(path=truth.shard, format="webdataset", shard_id="00000")))
+    shard = Shard(path=truth.shard, format="webdataset", shard_id=truth.shard.name.split(".")[0])
+    samples = list(READERS["webdataset"](shard))
     return [s.key for s in samples], [s.image for s in samples], [s.text for s in samples]
 
 

@@ -140,7 +140,7 @@ def index_table(result: IndexResult) -> Table:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for side, entry in card.indexes.items():
         search = ", ".join(f"{k}={v}" for k, v in entry.search.items()) or "exact"
-        phases = " · ".join(f"{k} {v:.1f}" for k, v in entry.seconds.items())
+        phases = " · ".join(f"{k} {entry.seconds[k]:.1f}" for k in ("train", "add", "tune", "write") if k in entry.seconds)
         table.add_row(side, entry.kind, search, f"{entry.recall_at_10:.3f}", f"{entry.file_bytes / 1e6:,.1f} MB", phases)
     table.caption = f"projection pass {card.seconds.get('project', 0.0):.1f}s · total {card.seconds.get('total', 0.0):.1f}s"
     return table
