@@ -136,11 +136,11 @@ def one_line(message: str) -> str:
 
 
 def _view_sql(table: str, files: list[Path], *, hide_vectors: bool) -> str:
-    listed = ", ".join(_literal(str(f)) for f in files)
+    listed = ", ".join(sql_literal(str(f)) for f in files)
     columns = f"* EXCLUDE ({', '.join(VECTOR_COLUMNS)})" if hide_vectors else "*"
     return f"CREATE VIEW {table} AS SELECT {columns} FROM read_parquet([{listed}], union_by_name = true)"
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
     """A SQL string literal (paths may hold quotes)."""
     return "'" + text.replace("'", "''") + "'"

@@ -5,18 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from curate.models.builders import build_bert, build_resnet
-from curate.sample import scenes
+from curate.sample.caption_scenes import caption_words
 
-EXTRA_WORDS = "a an and on the of picture photo shape".split()
+EXTRA_WORDS = "picture photo shape".split()
 
 
 def scene_words() -> list[str]:
     """Every word a scene caption can use, so the tiny tokenizer knows them all."""
-    words = set(EXTRA_WORDS)
-    for group in (scenes.COLOURS, scenes.BACKGROUNDS, scenes.SIZES, scenes.POSITIONS, scenes.SHAPES):
-        for name in group:
-            words.update(name.split())
-    return sorted(words)
+    return sorted(set(caption_words()) | set(EXTRA_WORDS))
 
 
 def tiny_image_model(folder: Path) -> Path:

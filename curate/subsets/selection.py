@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from curate.errors import CurateError
+from curate.query import one_line, sql_literal
 from curate.schemas.config import FilterConfig
 from curate.schemas.manifest import KEPT
 
@@ -96,7 +97,7 @@ class ScoresDatabase:
 
         self.files = [str(f) for f in files]
         self.con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
-        listed = ", ".join(_literal(f) for f in self.files)
+        listed = ", ".join(sql_literal(f) for f in self.files)
         self.rows(
             f"CREATE TEMP VIEW scores AS SELECT * FROM read_parquet([{listed}], "
             f"union_by_name = true, filename = '{FILE_COLUMN}')", what="reading the scores files",
@@ -166,7 +167,7 @@ def _dedup(config: FilterConfig, _top: TopThreshold | None) -> Criterion | None:
         return None
     from curate.index.store import dedup_table
 
-    table = _literal(str(dedup_table(config.run_dir)))
+    table = sql_literal(str(dedup_table(config.run_dir)))
     return Criterion("duplicate", f"key NOT IN (SELECT key FROM read_parquet({table}) WHERE NOT kept)")
 
 
@@ -217,20 +218,3 @@ def kept_keys(db: ScoresDatabase, selection: Selection, file: str) -> dict[str, 
         {**selection.params, "file": file}, what=f"{selection.doing} to {file}",
     )
     return {str(key): float(sim) for key, sim in found}
-
-
-def one_line(message: str) -> str:
-    """DuckDB's multi-line error without the `LINE 1: ... ^^^` caret drawing, on one line."""
-    kept = []
-    for line in message.splitlines():
-        stripped = line.strip()
-        if line.startswith("LINE ") or (stripped and set(stripped) <= {"^"}):
-            break
-        if stripped:
-            kept.append(stripped)
-    return " ".join(kept) or message.strip()
-
-
-def _literal(text: str) -> str:
-    """A SQL string literal (paths may hold quotes)."""
-    return "'" + text.replace("'", "''") + "'"
