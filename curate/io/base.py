@@ -66,7 +66,26 @@ class ShardReader(ABC):
         return f"{self.shard.shard_id}/{member}"
 
 
-class ShardWriter(ABC):
+class PublishOnSuccess:
+    """A `with` block publishes the output (`close`) if it succeeds and drops it (`abort`) if not."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class ShardWriter(PublishOnSuccess, ABC):
     """Writes samples into one shard file of a format, atomically, as a context manager."""
 
     format_name: ClassVar[str]
@@ -86,15 +105,6 @@ class ShardWriter(ABC):
 
     def abort(self) -> None:
         """Drop the partial output (called when the block raised)."""
-
-    def __enter__(self) -> "ShardWriter":
-        return self
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 READERS: dict[str, type[ShardReader]] = {}

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from curate.errors import CurateError
 from curate.io.atomic import remove_stale_tmp, write_json_atomic
-from curate.io.base import WRITERS, ShardWriter
+from curate.io.base import WRITERS, PublishOnSuccess, ShardWriter
 from curate.io.imagefolder import CAPTIONS_FILE
 from curate.schemas.manifest import MANIFEST_FILE, OutputShard
 from curate.schemas.sample import Sample
@@ -122,7 +122,7 @@ def _write_plan(out: Path, fingerprint: str) -> None:
     write_json_atomic(out / PLAN_FILE, {"fingerprint": fingerprint})
 
 
-class ShardRoller:
+class ShardRoller(PublishOnSuccess):
     """Writes kept samples into position-named output shards of `shard_size` samples each.
 
     Samples whose shard an interrupted run already finished (`done`) are counted, not
@@ -194,12 +194,3 @@ class ShardRoller:
         if self._writer is not None:
             self._writer.abort()
         self._writer, self._open = None, None
-
-    def __enter__(self) -> "ShardRoller":
-        return self
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
