@@ -53,12 +53,24 @@ def test_figures_equal_numpy(scored_scene_run: Path):
         assert mark.fraction == pytest.approx(fraction, abs=0.01)
 
 
+def rounded(value):
+    """`value` with every float rounded to 9 significant digits, recursively."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value
+
+
 def test_json_on_stdout_matches_the_api(scored_scene_run: Path):
     result = run_cli("stats", str(scored_scene_run), "--json", "-t", "0.25")
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     expected = json.loads(json.dumps(run_stats(StatsConfig(run=scored_scene_run, thresholds=(0.25,))).to_json()))
-    assert printed == expected
+    # DuckDB sums floats in parallel, so means and spreads may differ in the last bits.
+    assert rounded(printed) == rounded(expected)
     assert printed["thresholds"][0]["label"] == "min-sim 0.25"
 
 
