@@ -9,15 +9,13 @@ previous checkpoint whole.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from curate.errors import CurateError
-from curate.io.atomic import tmp_name
+from curate.io.atomic import atomic_dir
 from curate.models.captioner import Captioner, PrefixMapper, load_decoder, load_tokenizer
 from curate.schemas.captioner import (
     CARD_FILE, DECODER_DIR, IMAGE_DIR, PREFIX_FILE, TOKENIZER_DIR, CaptionerCard, CaptionerLayout,
@@ -30,30 +28,16 @@ def save_checkpoint(
     """Write the whole checkpoint beside `folder`, then swap it in; `extra` adds torch-saved files."""
     from safetensors.torch import save_file
 
-    folder = Path(folder)
-    tmp = tmp_name(folder)
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.decoder.save_pretrained(tmp / DECODER_DIR)
-    model.tokenizer.save_pretrained(tmp / TOKENIZER_DIR)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.mapper.state_dict().items()}
-    save_file(state, str(tmp / PREFIX_FILE), metadata={"image_dim": str(model.mapper.image_dim)})
-    if image_tower is not None:
-        image_tower.save(tmp / IMAGE_DIR)
-    for name, payload in (extra or {}).items():
-        torch.save(payload, tmp / name)
-    (tmp / CARD_FILE).write_text(json.dumps(card.to_json(), indent=2, sort_keys=True) + "\n")
-    _swap_in(tmp, folder)
-
-
-def _swap_in(tmp: Path, folder: Path) -> None:
-    """Replace `folder` by `tmp`; between the two renames only the old copy is missing, never half of one."""
-    old = folder.with_name(f".{folder.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_dir(Path(folder)) as tmp:
+        model.decoder.save_pretrained(tmp / DECODER_DIR)
+        model.tokenizer.save_pretrained(tmp / TOKENIZER_DIR)
+        state = {k: v.detach().cpu().contiguous() for k, v in model.mapper.state_dict().items()}
+        save_file(state, str(tmp / PREFIX_FILE), metadata={"image_dim": str(model.mapper.image_dim)})
+        if image_tower is not None:
+            image_tower.save(tmp / IMAGE_DIR)
+        for name, payload in (extra or {}).items():
+            torch.save(payload, tmp / name)
+        (tmp / CARD_FILE).write_text(json.dumps(card.to_json(), indent=2, sort_keys=True) + "\n")
 
 
 def checkpoint_dir(path: Path) -> Path:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from curate.errors import CurateError
+from curate.io.atomic import atomic_dir
 
 LAST = Path("checkpoints") / "last"
 STATE_FILE = "trainer_state.json"
@@ -29,14 +30,11 @@ def last_dir(out: Path) -> Path:
 
 def save_last(out: Path, *, model: Any, tokenizer: Any, state: dict[str, Any], optim: dict[str, Any]) -> None:
     """Replace OUT/checkpoints/last with the current weights, tokenizer and loop state."""
-    final = last_dir(out)
-    tmp = final.with_name(f".last.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    torch.save(optim, tmp / OPTIM_FILE)
-    (tmp / STATE_FILE).write_text(json.dumps(state, indent=2))
-    _swap_in(tmp, final)
+    with atomic_dir(last_dir(out)) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        torch.save(optim, tmp / OPTIM_FILE)
+        (tmp / STATE_FILE).write_text(json.dumps(state, indent=2))
 
 
 def load_last(out: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
@@ -59,14 +57,3 @@ def save_best(out: Path, *, model: Any, tokenizer: Any) -> None:
     for item in tmp.iterdir():
         os.replace(item, out / item.name)
     tmp.rmdir()
-
-
-def _swap_in(tmp: Path, final: Path) -> None:
-    """Rename `tmp` onto `final`, dropping the previous folder only once the new one is there."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
