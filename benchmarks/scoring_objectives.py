@@ -21,15 +21,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from curate.io.embeddings import vectors
+from curate.io.embeddings import read_pairs
 from curate.models.builders import RESNET50_PREPROCESSOR, packaged_minilm
 from curate.models.projection import load_projection
 from curate.pipelines.train_data import is_validation
 from curate.sample.scenes import render_scene
 from curate.sample.shards import write_scenes
-from curate.schemas.layout import RunLayout
 
 LOSSES = ("contrastive", "cosine")
 THRESHOLDS = (0.2, 0.3, 0.5, 0.8)
@@ -71,14 +69,9 @@ def render_shards(folder: Path, scenes: int, per_shard: int = 1000) -> Path:
 def held_out_similarities(projection: Path, run: Path) -> tuple[np.ndarray, np.ndarray]:
     """Matched and shuffled-caption similarities of the pairs the projection never trained on."""
     model, card = load_projection(projection)
-    keys, image, text = [], [], []
-    for path in RunLayout(run).shard_files("embeddings"):
-        table = pq.read_table(path, columns=["key", "image_emb", "text_emb"])
-        keys += table.column("key").to_pylist()
-        image.append(vectors(table.column("image_emb")))
-        text.append(vectors(table.column("text_emb")))
+    keys, image, text = read_pairs(run)
     val = np.array([is_validation(k, card.hyper["val_fraction"]) for k in keys])
-    image, text = np.concatenate(image)[val], np.concatenate(text)[val]
+    image, text = image[val], text[val]
     shifted = np.roll(np.random.default_rng(0).permutation(len(text)), 1)
     return model.similarity(image, text), model.similarity(image, text[shifted])
 

@@ -61,3 +61,16 @@ def iter_batches(path: Path, *, columns: Sequence[str] | None = None, rows: int 
 def row_count(path: Path) -> int:
     """Rows of a Parquet file, from its footer alone."""
     return pq.read_metadata(path).num_rows
+
+
+def read_pairs(run: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Every key with its image and text vectors (float32), whole: for evaluations of small runs."""
+    keys: list[str] = []
+    image: list[np.ndarray] = []
+    text: list[np.ndarray] = []
+    for path in embeddings_files(run):
+        table = pq.read_table(path, columns=["key", "image_emb", "text_emb"])
+        keys += table.column("key").to_pylist()
+        image.append(vectors(table.column("image_emb")))
+        text.append(vectors(table.column("text_emb")))
+    return keys, np.concatenate(image).astype(np.float32), np.concatenate(text).astype(np.float32)

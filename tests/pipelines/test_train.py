@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.errors import CurateError
-from curate.io.embeddings import vectors
+from curate.io.embeddings import read_pairs
 from curate.metrics import match_ranks, roc_auc
 from curate.models.projection import PROJECTIONS, load_projection
 from curate.pipelines.train_data import is_validation
@@ -19,16 +19,6 @@ from curate.schemas.layout import RunLayout
 from curate.schemas.projection import CARD_FILE, PROJECTION_LOSSES, WEIGHTS_FILE
 from curate.schemas.tables import METADATA_KEY, read_embeddings_info
 from tests.pipelines.scene_runs import SceneRun, train_projection
-
-
-def read_pairs(run: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    keys, image, text = [], [], []
-    for path in RunLayout(run).shard_files("embeddings"):
-        table = pq.read_table(path, columns=["key", "image_emb", "text_emb"])
-        keys += table.column("key").to_pylist()
-        image.append(vectors(table.column("image_emb")))
-        text.append(vectors(table.column("text_emb")))
-    return keys, np.concatenate(image).astype(np.float32), np.concatenate(text).astype(np.float32)
 
 
 def held_out_auc(projection: Path, run: Path) -> float:
