@@ -78,8 +78,8 @@ def executor_config(name: str, ray_address: Optional[str], num_cpus_per_worker: 
 @app.command()
 @reports_errors
 def embed(
-    inputs: list[Path] = typer.Argument(..., help="Shard files or directories (walked recursively)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run directory: writes embeddings/ and errors/ there."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT", help="Shard files or directories (walked recursively), or URLs (s3://, gs://, hf:// ...)."),
+    out: str = typer.Option(..., "--out", "-o", metavar="RUN_DIR", help="Run directory or URL: writes embeddings/ and errors/ there."),
     image_model: str = typer.Option(ENC.image_model, help="Image encoder: hub id or local directory."),
     text_model: str = typer.Option(ENC.text_model, help="Text encoder: hub id or local directory."),
     text_pooling: str = typer.Option(ENC.text_pooling, help="Text pooling: mean or cls."),
@@ -234,9 +234,9 @@ SCORE = ScoreConfig()
 @app.command()
 @reports_errors
 def score(
-    inputs: list[Path] = typer.Argument(..., help="Shard files or directories, or run directories (their embeddings/)."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT", help="Shard files or directories, or run directories (their embeddings/); local or URLs."),
     projection: Path = typer.Option(..., "--projection", "-p", help="Projection directory made by `curate train`."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run directory: writes scores/ (and embeddings/ for new shards)."),
+    out: str = typer.Option(..., "--out", "-o", metavar="RUN_DIR", help="Run directory or URL: writes scores/ (and embeddings/ for new shards)."),
     device: str = typer.Option(SCORE.device, help="auto, cpu or cuda."),
     batch_size: int = typer.Option(SCORE.batch_size, help="Pairs per encoder batch, for shards not yet embedded."),
     workers: int = typer.Option(SCORE.workers, help="Decode worker processes, for shards not yet embedded."),

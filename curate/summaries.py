@@ -37,7 +37,7 @@ def stage_line(summary: EmbedSummary) -> str:
     total = sum(summary.timer.seconds.values())
     if total <= 0:
         return ""
-    parts = sorted(summary.timer.seconds.items(), key=lambda kv: -kv[1])
+    parts = sorted(((k, v) for k, v in summary.timer.seconds.items() if v >= 0.05), key=lambda kv: -kv[1])
     return "time: " + " · ".join(f"{name} {secs:.1f}s ({secs / total:.0%})" for name, secs in parts)
 
 

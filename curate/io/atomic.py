@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+from curate.io.remote import Location, RemotePath, upload
 
 TMP_SUFFIX = ".tmp"
 
@@ -21,15 +24,34 @@ def tmp_name(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}{TMP_SUFFIX}")
 
 
-@contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary path to write; rename it onto `final` only if the block succeeds."""
-    final = Path(final)
+def staging_path(final: Location) -> Path:
+    """Where `final` is written before it is published: a hidden sibling, or local scratch
+    (the system temp folder, `TMPDIR`) when `final` is at a URL."""
+    if isinstance(final, RemotePath):
+        handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=TMP_SUFFIX)
+        os.close(handle)
+        return Path(name)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_name(final)
+    return tmp_name(final)
+
+
+def publish(tmp: Path, final: Location) -> None:
+    """Move a complete temporary file onto `final`: a rename here, a whole upload to a URL."""
+    if isinstance(final, RemotePath):
+        upload(tmp, final)
+        tmp.unlink()
+    else:
+        os.replace(tmp, final)
+
+
+@contextmanager
+def atomic_path(final: Location) -> Iterator[Path]:
+    """Yield a temporary path to write; publish it onto `final` only if the block succeeds."""
+    final = final if isinstance(final, RemotePath) else Path(final)
+    tmp = staging_path(final)
     try:
         yield tmp
-        os.replace(tmp, final)
+        publish(tmp, final)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -41,7 +63,7 @@ def write_json_atomic(final: Path, payload: Any) -> None:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def remove_stale_tmp(folder: Path) -> int:
+def remove_stale_tmp(folder: Location) -> int:
     """Delete temporary files a killed run left behind; returns how many were removed."""
     if not folder.is_dir():
         return 0

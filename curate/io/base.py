@@ -14,16 +14,25 @@ from typing import Any, ClassVar, Iterator
 import pyarrow as pa
 
 from curate.errors import CurateError
+from curate.io.remote import Location, RemotePath
 from curate.schemas.sample import Record, Sample
 
 
 @dataclass(frozen=True)
 class Shard:
-    """One unit of work: a file (or image folder) in a known format with a run-unique id."""
+    """One unit of work: a file (or image folder) in a known format with a run-unique id.
 
-    path: Path
+    `path` may be a `RemotePath`; readers then read a local copy (`io/mirror.py`).
+    """
+
+    path: Location
     format: str
     shard_id: str
+
+    @property
+    def source(self) -> str:
+        """Where the shard lives, as recorded in the run's tables: an absolute path or a URL."""
+        return str(self.path) if isinstance(self.path, RemotePath) else str(self.path.resolve())
 
 
 class ShardReader(ABC):
@@ -41,13 +50,18 @@ class ShardReader(ABC):
 
     @classmethod
     @abstractmethod
-    def matches(cls, path: Path) -> bool:
+    def matches(cls, path: Location) -> bool:
         """Whether `path` looks like a shard of this format (cheap: names and headers only)."""
 
     @classmethod
-    def shard_id_for(cls, path: Path) -> str:
+    def shard_id_for(cls, path: Location) -> str:
         """The shard id: the file name without its extensions, stable across invocations."""
         return path.name.split(".")[0] if path.is_file() else path.name
+
+    @classmethod
+    def sidecars(cls, path: Location) -> list[Location]:
+        """Files beside a shard that its reader also opens, so a local copy brings them along."""
+        return []
 
     @abstractmethod
     def meta_schema(self) -> pa.Schema:

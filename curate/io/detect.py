@@ -3,29 +3,29 @@
 Every registered reader says, by name and header alone, whether a path is one of its
 shards; detection asks them in a fixed order, so the result never depends on registry
 insertion order or the filesystem's listing order. Directories are walked (sorted); an
-image folder is a shard and is not walked further.
+image folder is a shard and is not walked further. Inputs may be URLs (`io/remote.py`):
+they are listed through fsspec, with `{00000..00099}` ranges and globs expanded.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterable, Iterator
 
 from curate.errors import CurateError
 from curate.io.base import READERS, Shard, ShardReader, lookup
+from curate.io.remote import Location, expand, location
 
 
-def find_shards(inputs: Iterable[Path], *, format: str | None = None) -> list[Shard]:
-    """The shards under `inputs` (files and folders), each with its detected format.
+def find_shards(inputs: Iterable[Location | str], *, format: str | None = None) -> list[Shard]:
+    """The shards under `inputs` (files and folders, local or URLs), each with its detected format.
 
     `format` forces one format: explicit files are taken as that format unchecked, and
     folders are searched for that format only. Refuses missing paths, explicit files of no
     known format, an empty result, and two shards sharing a shard id.
     """
     readers = [lookup(READERS, format, "format")] if format else _all_readers()
-    found: dict[Path, Shard] = {}
-    for raw in inputs:
-        path = Path(raw)
+    found: dict[Location, Shard] = {}
+    for path in (p for raw in inputs for p in expand(location(raw))):
         if not path.exists():
             raise CurateError(f"Input path {path} does not exist.")
         for shard in _shards_at(path, readers, forced=format is not None):
@@ -43,13 +43,13 @@ def reader_for(shard: Shard) -> ShardReader:
     return lookup(READERS, shard.format, "format")(shard)
 
 
-def detect_format(path: Path, readers: list[type[ShardReader]] | None = None) -> str | None:
+def detect_format(path: Location, readers: list[type[ShardReader]] | None = None) -> str | None:
     """The name of the first reader (in name order) that claims `path`, or None."""
     reader = _claimant(path, readers or _all_readers())
     return reader.format_name if reader else None
 
 
-def _shards_at(path: Path, readers: list[type[ShardReader]], *, forced: bool) -> Iterator[Shard]:
+def _shards_at(path: Location, readers: list[type[ShardReader]], *, forced: bool) -> Iterator[Shard]:
     """An explicit input: a file must be a shard; a folder is one, or is walked."""
     reader = _claimant(path, readers)
     if reader is None and path.is_file() and forced:
@@ -64,7 +64,7 @@ def _shards_at(path: Path, readers: list[type[ShardReader]], *, forced: bool) ->
         yield from _walk(path, readers, visited=set())
 
 
-def _walk(folder: Path, readers: list[type[ShardReader]], *, visited: set[Path]) -> Iterator[Shard]:
+def _walk(folder: Location, readers: list[type[ShardReader]], *, visited: set[Location]) -> Iterator[Shard]:
     """Shards below `folder`, depth first in sorted order; non-shards are skipped silently."""
     real = folder.resolve()
     if real in visited:  # a symlink loop
@@ -80,7 +80,7 @@ def _walk(folder: Path, readers: list[type[ShardReader]], *, visited: set[Path])
             yield from _walk(child, readers, visited=visited)
 
 
-def _claimant(path: Path, readers: list[type[ShardReader]]) -> type[ShardReader] | None:
+def _claimant(path: Location, readers: list[type[ShardReader]]) -> type[ShardReader] | None:
     for reader in readers:
         try:
             if reader.matches(path):
@@ -90,7 +90,7 @@ def _claimant(path: Path, readers: list[type[ShardReader]]) -> type[ShardReader]
     return None
 
 
-def _shard(reader: type[ShardReader], path: Path) -> Shard:
+def _shard(reader: type[ShardReader], path: Location) -> Shard:
     return Shard(path=path, format=reader.format_name, shard_id=reader.shard_id_for(path))
 
 

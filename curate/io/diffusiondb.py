@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from curate.io.atomic import atomic_path
 from curate.io.base import ShardReader, register_reader, register_writer
 from curate.io.meta import typed_meta
+from curate.io.remote import Location
 from curate.io.naming import IMAGE_EXTENSIONS, image_file_name
 from curate.io.safety import (
     SHARD_ERRORS,
@@ -72,8 +73,14 @@ class DiffusionDBReader(ShardReader):
     format_name = "diffusiondb"
 
     @classmethod
-    def matches(cls, path: Path) -> bool:
+    def matches(cls, path: Location) -> bool:
         return path.is_file() and path.suffix.lower() == ".zip"
+
+    @classmethod
+    def sidecars(cls, path: Location) -> list[Location]:
+        """The part's JSON beside the zip and the metadata.parquet files `_metadata_path` tries."""
+        stem = path.name.split(".")[0]
+        return [path.with_name(f"{stem}.json"), path.parent / METADATA_FILE, path.parent.parent / METADATA_FILE]
 
     def meta_schema(self) -> pa.Schema:
         fields = [pa.field(name, type_) for name, (_, type_) in JSON_FIELDS.items()]

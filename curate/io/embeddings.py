@@ -14,33 +14,36 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
+from curate.io.remote import Location, location
+from curate.io.tables import table_rows, table_schema
 from curate.schemas.layout import RunLayout
 from curate.schemas.tables import EmbeddingsInfo, read_embeddings_info
 
 READ_ROWS = 16384  # rows per streamed batch: a few MB of float16 vectors
 
 
-def embeddings_files(run: Path) -> list[Path]:
-    """The finished embeddings files of a run, refusing a run that has none."""
-    if not Path(run).is_dir():
+def embeddings_files(run: Location) -> list[Location]:
+    """The finished embeddings files of a run (a folder or a URL), refusing a run that has none."""
+    run = location(run)
+    if not run.is_dir():
         raise CurateError(f"Run directory {run} does not exist.")
-    files = RunLayout(Path(run)).shard_files("embeddings")
+    files = RunLayout(run).shard_files("embeddings")
     if not files:
-        raise CurateError(f"{run} has no embeddings ({Path(run) / 'embeddings'} is empty); run `curate embed` first.")
+        raise CurateError(f"{run} has no embeddings ({run / 'embeddings'} is empty); run `curate embed` first.")
     return files
 
 
-def embeddings_info(path: Path) -> EmbeddingsInfo:
+def embeddings_info(path: Location) -> EmbeddingsInfo:
     """The encoder metadata of one embeddings file, or one line saying it is not one."""
     try:
-        return read_embeddings_info(pq.read_schema(path))
+        return read_embeddings_info(table_schema(path))
     except (KeyError, TypeError, ValueError, pa.ArrowInvalid, OSError) as exc:
         raise CurateError(f"{path} is not a curate embeddings file ({type(exc).__name__}).") from None
 
 
-def vector_dims(path: Path) -> tuple[int, int]:
+def vector_dims(path: Location) -> tuple[int, int]:
     """(image dim, text dim) as stored in the file's schema, whatever its metadata claims."""
-    schema = pq.read_schema(path)
+    schema = table_schema(path)
     return schema.field("image_emb").type.list_size, schema.field("text_emb").type.list_size
 
 
@@ -58,9 +61,9 @@ def iter_batches(path: Path, *, columns: Sequence[str] | None = None, rows: int 
         yield from parquet.iter_batches(batch_size=rows, columns=list(columns) if columns else None)
 
 
-def row_count(path: Path) -> int:
+def row_count(path: Location) -> int:
     """Rows of a Parquet file, from its footer alone."""
-    return pq.read_metadata(path).num_rows
+    return table_rows(path)
 
 
 def read_pairs(run: Path) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ from typing import Any, Iterator, TextIO
 import pyarrow as pa
 
 from curate.io.base import ShardReader, register_reader, register_writer
+from curate.io.remote import Location
 from curate.io.naming import IMAGE_EXTENSIONS, image_file_name
 from curate.io.safety import (
     SHARD_ERRORS,
@@ -51,13 +52,13 @@ class CsvLayout:
     meta: tuple[str, ...]
 
 
-def open_csv(path: Path) -> TextIO:
+def open_csv(path: Location) -> TextIO:
     """UTF-8 (BOM tolerated); undecodable bytes survive as surrogates so a bad cell fails
     its own row (NON_UTF8_TEXT) rather than the whole shard."""
-    return open(path, newline="", encoding="utf-8-sig", errors="surrogateescape")
+    return path.open("r", newline="", encoding="utf-8-sig", errors="surrogateescape")
 
 
-def find_layout(folder: Path) -> CsvLayout | None:
+def find_layout(folder: Location) -> CsvLayout | None:
     """The first CSV (sorted by name) in `folder` whose header has a key and a caption column."""
     for path in sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv" and p.is_file()):
         try:
@@ -81,7 +82,7 @@ class ImageFolderReader(ShardReader):
     format_name = "imagefolder"
 
     @classmethod
-    def matches(cls, path: Path) -> bool:
+    def matches(cls, path: Location) -> bool:
         try:
             return path.is_dir() and find_layout(path) is not None
         except OSError:

@@ -22,7 +22,9 @@ import pyarrow.parquet as pq
 
 from curate.io.base import ShardReader, register_reader, register_writer
 from curate.io.meta import conform_meta, is_scalar
+from curate.io.remote import Location
 from curate.io.naming import writable_member
+from curate.io.tables import table_schema
 from curate.io.safety import SHARD_ERRORS, check_text, decode_text, guard_records, record_or_error
 from curate.io.writing import AtomicShardWriter
 from curate.schemas.sample import Record, Sample
@@ -108,13 +110,13 @@ class ParquetReader(ShardReader):
     format_name = "parquet"
 
     @classmethod
-    def matches(cls, path: Path) -> bool:
+    def matches(cls, path: Location) -> bool:
         """A Parquet file with an image-bytes column (an unreadable footer also matches, so
         the broken file is reported instead of silently skipped)."""
         if not (path.is_file() and path.suffix.lower() == ".parquet"):
             return False
         try:
-            return find_layout(pq.read_schema(path)) is not None
+            return find_layout(table_schema(path)) is not None
         except SHARD_ERRORS:
             return True
 

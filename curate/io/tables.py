@@ -6,24 +6,40 @@ is complete, so memory stays bounded by one batch and a killed run leaves no par
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.io.atomic import tmp_name
+from curate.io.atomic import publish, staging_path
+from curate.io.base import PublishOnSuccess
+from curate.io.remote import Location, RemotePath
 
 
-class ParquetTableWriter:
+def table_schema(path: Location) -> pa.Schema:
+    """A Parquet file's schema from its footer alone, for a local file or one at a URL."""
+    if isinstance(path, RemotePath):
+        with path.open("rb") as handle:
+            return pq.read_schema(handle)
+    return pq.read_schema(path)
+
+
+def table_rows(path: Location) -> int:
+    """A Parquet file's row count from its footer alone, for a local file or one at a URL."""
+    if isinstance(path, RemotePath):
+        with path.open("rb") as handle:
+            return pq.read_metadata(handle).num_rows
+    return pq.read_metadata(path).num_rows
+
+
+class ParquetTableWriter(PublishOnSuccess):
     """Append record batches to `final` under a temporary name; `close()` publishes it."""
 
-    def __init__(self, final: Path, schema: pa.Schema) -> None:
-        self.final = Path(final)
-        self.final.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, final: Location, schema: pa.Schema) -> None:
+        self.final = final if isinstance(final, RemotePath) else Path(final)
         self.schema = schema
-        self.tmp = tmp_name(self.final)
+        self.tmp = staging_path(self.final)
         self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
         self.rows = 0
 
@@ -48,9 +64,9 @@ class ParquetTableWriter:
             return pa.array([_coerce(v, field.type) for v in values], type=field.type)
 
     def close(self) -> None:
-        """Finish the file and rename it into place (an empty table is still a valid file)."""
+        """Finish the file and publish it (an empty table is still a valid file)."""
         self._writer.close()
-        os.replace(self.tmp, self.final)
+        publish(self.tmp, self.final)
 
     def abort(self) -> None:
         """Drop the partial file."""

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from curate.io.base import ShardReader, register_reader, register_writer
 from curate.io.meta import typed_meta
+from curate.io.remote import Location
 from curate.io.naming import (
     IMAGE_EXTENSIONS,
     image_extension,
@@ -82,7 +83,7 @@ class WebDatasetReader(ShardReader):
     format_name = "webdataset"
 
     @classmethod
-    def matches(cls, path: Path) -> bool:
+    def matches(cls, path: Location) -> bool:
         return path.is_file() and path.name.lower().endswith(TAR_SUFFIXES)
 
     def meta_schema(self) -> pa.Schema:

@@ -22,12 +22,13 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curate.io.atomic import remove_stale_tmp
 from curate.io.base import READERS, Shard
 from curate.io.detect import find_shards
-from curate.io.tables import ParquetTableWriter
+from curate.io.mirror import ShardMirror
+from curate.io.remote import RemotePath
+from curate.io.tables import ParquetTableWriter, table_schema
 from curate.models.encoders import Encoders, load_encoders
 from curate.models.preprocess import DecodedBatch, ImagePreprocess, decode_batch
 from curate.runtime.executors import make_executor
@@ -133,21 +134,25 @@ class ErrorSink:
 
 
 class ShardEmbedder:
-    """Embeds one shard end to end; built per shard, sharing encoders and the decode pool."""
+    """Embeds one shard end to end; built per shard, sharing encoders and the decode pool.
+
+    `local` is the shard as the reader opens it: the shard itself, or a local copy of a
+    remote one (the tables still name the shard's own source).
+    """
 
     def __init__(
-        self, shard: Shard, *, encoders: Encoders, pool: OrderedPool, config: EmbedConfig,
+        self, shard: Shard, *, local: Shard, encoders: Encoders, pool: OrderedPool, config: EmbedConfig,
         timer: StageTimer, advance: Callable[[int], None],
     ) -> None:
         self.shard, self.encoders, self.pool, self.config = shard, encoders, pool, config
         self.timer, self.advance = timer, advance
         self.layout = RunLayout(config.out)
-        self.reader = READERS[shard.format](shard)
+        self.reader = READERS[shard.format](local)
         self.prep = replace(encoders.image.preprocess, max_pixels=config.max_pixels)
 
     def info(self) -> EmbeddingsInfo:
         return EmbeddingsInfo(
-            shard_id=self.shard.shard_id, source=str(self.shard.path.resolve()), format=self.shard.format,
+            shard_id=self.shard.shard_id, source=self.shard.source, format=self.shard.format,
             image_encoder=self.encoders.image.info, text_encoder=self.encoders.text.info,
             versions=library_versions(), limit=self.config.limit,
         )
@@ -224,7 +229,7 @@ def finished(layout: RunLayout, shard: Shard, config: EmbedConfig) -> bool:
     path = layout.embeddings(shard.shard_id)
     if config.overwrite or not path.exists():
         return False
-    info = read_embeddings_info(pq.read_schema(path))
+    info = read_embeddings_info(table_schema(path))
     check_same_encoders(info, config.encoders, path)
     return info.limit == config.limit
 
@@ -251,7 +256,8 @@ class EmbedWorker:
     """The worker entry point every executor drives, one per process (local or Ray worker).
 
     Built from the config inside the process that uses it: loads the encoders and starts the
-    decode pool once, then embeds whole shards, one `run` call each, reusing both.
+    decode pool once, then embeds whole shards, one `run` call each, reusing both (and the
+    mirror that holds local copies of remote shards).
     """
 
     def __init__(self, config: EmbedConfig) -> None:
@@ -261,17 +267,25 @@ class EmbedWorker:
             self.encoders = load_encoders(config.encoders)
         log.info("encoders on %s: %s + %s", self.encoders.device, config.encoders.image_model, config.encoders.text_model)
         self.pool = OrderedPool(config.workers).__enter__()
+        self.mirror = ShardMirror()
 
     def run(self, shard: Shard, advance: Callable[[int], None] = ignore_progress) -> ShardResult:
         timer, self.startup = self.startup, StageTimer()  # the first shard carries the load time
-        result = ShardEmbedder(
-            shard, encoders=self.encoders, pool=self.pool, config=self.config, timer=timer, advance=advance,
-        ).run()
+        with timer.stage("copy shard"):
+            local = self.mirror.fetch(shard)
+        try:
+            result = ShardEmbedder(
+                shard, local=local, encoders=self.encoders, pool=self.pool, config=self.config, timer=timer,
+                advance=advance,
+            ).run()
+        finally:
+            self.mirror.release(local)
         result.stages = dict(timer.seconds)
         return result
 
     def close(self) -> None:
         self.pool.__exit__(None, None, None)
+        self.mirror.close()
 
 
 def embed_shards_worker(shards: list[Shard], config: EmbedConfig) -> list[ShardResult]:
@@ -311,7 +325,10 @@ def _remove_stale_tmp(layout: RunLayout) -> None:
 
 
 def _estimate_total(shards: list[Shard], config: EmbedConfig) -> int | None:
-    """Samples over all shards for the progress bar's ETA, if every reader knows its count."""
+    """Samples over all shards for the progress bar's ETA, if every reader knows its count
+    (remote shards are not opened just to count them: the bar then counts without an ETA)."""
+    if any(isinstance(s.path, RemotePath) for s in shards):
+        return None
     estimates = [READERS[s.format](s).estimate_count() for s in shards]
     if None in estimates:
         return None

@@ -24,7 +24,9 @@ import pyarrow.parquet as pq
 from curate.io.atomic import remove_stale_tmp
 from curate.io.base import Shard
 from curate.io.embeddings import embeddings_info, iter_batches, row_count, vectors
-from curate.io.tables import ParquetTableWriter
+from curate.io.mirror import ShardMirror
+from curate.io.remote import Location
+from curate.io.tables import ParquetTableWriter, table_schema
 from curate.models.devices import resolve_device
 from curate.models.projection import Projection, load_projection
 from curate.pipelines.score_inputs import collect_embeddings
@@ -73,12 +75,12 @@ class ScoreSummary:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-def up_to_date(scores: Path, embeddings: Path, card: ProjectionCard) -> bool:
+def up_to_date(scores: Location, embeddings: Location, card: ProjectionCard) -> bool:
     """Same projection fingerprint and as many rows as the embeddings: nothing to redo."""
     if not scores.exists():
         return False
     try:
-        info = read_scores_info(pq.read_schema(scores))
+        info = read_scores_info(table_schema(scores))
     except (KeyError, TypeError, ValueError, pa.ArrowInvalid, OSError):
         return False
     return info.projection == card.fingerprint and row_count(scores) == row_count(embeddings)
@@ -127,17 +129,21 @@ def score_shard(embeddings: Path, *, model: Projection, card: ProjectionCard, co
 
 
 class ScoreWorker:
-    """The worker entry point executors drive: loads the projection in its own process."""
+    """The worker entry point executors drive: loads the projection in its own process and
+    scores a local copy of an embeddings file that lives at a URL."""
 
     def __init__(self, config: ScoreConfig) -> None:
         self.config = config
         self.model, self.card = load_projection(config.projection, device=resolve_device(config.device))
+        self.mirror = ShardMirror()
 
     def run(self, shard: Shard, advance: Callable[[int], None]) -> ShardScore:
-        return score_shard(shard.path, model=self.model, card=self.card, config=self.config, advance=advance)
+        with self.mirror.local(shard) as local:
+            return score_shard(local.path, model=self.model, card=self.card, config=self.config, advance=advance)
 
     def close(self) -> None:
-        """Nothing to release: the projection goes with the process."""
+        """Delete local copies; the projection goes with the process."""
+        self.mirror.close()
 
 
 def run_score(config: ScoreConfig, *, quiet: bool = False) -> ScoreSummary:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from curate.errors import CurateError
 from curate.io.embeddings import embeddings_files, embeddings_info, vector_dims
+from curate.io.remote import Location
 from curate.schemas.config import EmbedConfig, EncoderConfig, ScoreConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.projection import ProjectionCard
@@ -21,7 +22,7 @@ from curate.schemas.tables import EncoderInfo
 log = logging.getLogger("curate")
 
 
-def is_run_dir(path: Path) -> bool:
+def is_run_dir(path: Location) -> bool:
     """A run directory is recognised by its `embeddings/` folder."""
     return path.is_dir() and (path / "embeddings").is_dir()
 
@@ -47,7 +48,7 @@ def encoder_difference(got: EncoderInfo, want: EncoderInfo) -> str:
     return f"{got.model} with {ours}, but the projection was trained with {theirs}"
 
 
-def check_against_card(path: Path, card: ProjectionCard, projection: Path) -> None:
+def check_against_card(path: Location, card: ProjectionCard, projection: Path) -> None:
     """Refuse vectors of other dimensions or other encoders than the card names."""
     dims, expected = vector_dims(path), (card.image_encoder.dim, card.text_encoder.dim)
     if dims != expected:
@@ -64,7 +65,7 @@ def check_against_card(path: Path, card: ProjectionCard, projection: Path) -> No
             )
 
 
-def shard_embeddings(paths: list[Path], config: ScoreConfig, card: ProjectionCard, *, quiet: bool) -> list[Path]:
+def shard_embeddings(paths: list[Location], config: ScoreConfig, card: ProjectionCard, *, quiet: bool) -> list[Location]:
     """The embeddings files of shard inputs, embedding (into `config.out`) only those that lack one."""
     from curate.io.detect import find_shards
     from curate.pipelines.embed import run_embed
@@ -84,14 +85,14 @@ def shard_embeddings(paths: list[Path], config: ScoreConfig, card: ProjectionCar
     return [layout.embeddings(s.shard_id) for s in shards]
 
 
-def collect_embeddings(config: ScoreConfig, card: ProjectionCard, *, quiet: bool) -> list[Path]:
+def collect_embeddings(config: ScoreConfig, card: ProjectionCard, *, quiet: bool) -> list[Location]:
     """Every embeddings file the inputs name, checked against the card; one file per shard id."""
     runs = [p for p in config.inputs if is_run_dir(p)]
     shards = [p for p in config.inputs if not is_run_dir(p)]
     files = [f for run in runs for f in embeddings_files(run)]
     if shards:
         files += shard_embeddings(shards, config, card, quiet=quiet)
-    by_shard: dict[str, Path] = {}
+    by_shard: dict[str, Location] = {}
     for path in files:
         seen = by_shard.setdefault(path.stem, path)
         if seen.resolve() != path.resolve():

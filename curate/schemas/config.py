@@ -6,11 +6,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from curate.errors import CurateError
+from curate.io.remote import Location, location, refuse_urls
 from curate.models.preprocess import DEFAULT_MAX_PIXELS
 from curate.runtime.pool import default_workers
 
 DEFAULT_IMAGE_MODEL = "microsoft/resnet-50"
 DEFAULT_TEXT_MODEL = "bert-base-uncased"
+
+
+def set_locations(config: object, *names: str) -> None:
+    """Turn the typed paths of a frozen config into `Path`s or `RemotePath`s (for URLs)."""
+    for name in names:
+        value = getattr(config, name)
+        typed = tuple(location(v) for v in value) if isinstance(value, (tuple, list)) else location(value)
+        object.__setattr__(config, name, typed)
 
 
 @dataclass(frozen=True)
@@ -61,8 +70,8 @@ class ExecutorConfig:
 class EmbedConfig:
     """`curate embed INPUT... --out RUN_DIR`."""
 
-    inputs: tuple[Path, ...] = ()
-    out: Path = Path("runs/r1")
+    inputs: tuple[Location, ...] = ()  # local paths or URLs (str accepted)
+    out: Location = Path("runs/r1")
     encoders: EncoderConfig = field(default_factory=EncoderConfig)
     batch_size: int = 64
     workers: int = field(default_factory=default_workers)
@@ -72,14 +81,13 @@ class EmbedConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
+    def __post_init__(self) -> None:
+        set_locations(self, "inputs", "out")
+
     def validate(self) -> None:
         """Refuse values no run could use, with the option's name in the message."""
-        from curate.io.urls import refuse_urls
-
         if not self.inputs:
             raise CurateError("Give at least one INPUT shard file or directory.")
-        refuse_urls(self.inputs, what="INPUT")
-        refuse_urls([self.out], what="--out")
         if self.batch_size < 1:
             raise CurateError(f"--batch-size must be at least 1 (got {self.batch_size}).")
         if self.workers < 0:
@@ -102,6 +110,7 @@ class SqlConfig:
     max_rows: int = 50  # rows the terminal table shows; csv/json/parquet write them all
 
     def validate(self) -> None:
+        refuse_urls([self.run_dir], what="sql path")
         if not self.query.strip():
             raise CurateError("Give a QUERY, e.g. \"SELECT count(*) FROM scores\".")
         if self.format == "parquet" and self.output is None:
@@ -127,6 +136,7 @@ class ReportConfig:
         return self.out if self.out is not None else self.run_dir / "report.html"
 
     def validate(self) -> None:
+        refuse_urls([self.run_dir, self.out], what="report path")
         if self.thumbnails < 0:
             raise CurateError(f"--thumbnails must be 0 or more (got {self.thumbnails}).")
         if self.sample < 0:
@@ -154,6 +164,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Refuse values no training could use, with the option's name in the message."""
+        refuse_urls([self.run, self.out], what="train path")
         from curate.schemas.projection import PROJECTION_LOSSES
 
         if self.loss not in PROJECTION_LOSSES:
@@ -174,9 +185,9 @@ class TrainConfig:
 class ScoreConfig:
     """`curate score INPUT... --projection PROJ_DIR --out RUN_DIR`."""
 
-    inputs: tuple[Path, ...] = ()
+    inputs: tuple[Location, ...] = ()  # local paths or URLs (str accepted)
     projection: Path = Path("models/proj")
-    out: Path = Path("runs/r1")
+    out: Location = Path("runs/r1")
     device: str = "auto"
     batch_size: int = 64  # pairs per encoder batch, for shards that still need embedding
     workers: int = field(default_factory=default_workers)
@@ -184,13 +195,13 @@ class ScoreConfig:
     overwrite: bool = False
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)  # runs the embedding of new shards
 
-    def validate(self) -> None:
-        from curate.io.urls import refuse_urls
+    def __post_init__(self) -> None:
+        set_locations(self, "inputs", "out")
 
+    def validate(self) -> None:
         if not self.inputs:
             raise CurateError("Give at least one INPUT: shard files or directories, or a run directory.")
-        refuse_urls(self.inputs, what="INPUT")
-        refuse_urls([self.out, self.projection], what="--out/--projection")
+        refuse_urls([self.projection], what="--projection")
         if self.batch_size < 1:
             raise CurateError(f"--batch-size must be at least 1 (got {self.batch_size}).")
         if self.workers < 0:
@@ -210,6 +221,7 @@ class StatsConfig:
     json: bool = False
 
     def validate(self) -> None:
+        refuse_urls([self.run], what="stats path")
         for value in self.thresholds:
             if not -1.0 <= value <= 1.0:
                 raise CurateError(f"--threshold must be within [-1, 1] (a cosine similarity); got {value}.")
@@ -241,6 +253,7 @@ class FilterConfig:
 
     def validate(self) -> None:
         """Refuse values no selection could use; cosine similarity lies in [-1, 1]."""
+        refuse_urls([self.run_dir, self.out], what="filter path")
         for option, value in (("--min-sim", self.min_sim), ("--max-sim", self.max_sim)):
             if value is not None and not -1.0 <= value <= 1.0:
                 raise CurateError(f"{option} must lie in [-1, 1], cosine similarity's range (got {value}).")
@@ -614,6 +627,7 @@ class IndexConfig:
         return parse_size(self.max_index_memory, option="--max-index-memory")
 
     def validate(self) -> None:
+        refuse_urls([self.run_dir, self.projection], what="index path")
         from curate.index.kinds import INDEX_KINDS
 
         if self.index_type != "auto" and self.index_type not in INDEX_KINDS:
@@ -641,6 +655,7 @@ class SearchConfig:
     device: str = "auto"
 
     def validate(self) -> None:
+        refuse_urls([self.run_dir], what="search path")
         if (self.text is None) == (self.image is None):
             raise CurateError("Give exactly one query: --text \"...\" or --image FILE.")
         if self.text is not None and not self.text.strip():
@@ -662,6 +677,7 @@ class DedupConfig:
     overwrite: bool = False
 
     def validate(self) -> None:
+        refuse_urls([self.run_dir], what="dedup path")
         if not 0.0 < self.threshold <= 1.0:
             raise CurateError(f"--threshold must lie in (0, 1], a cosine similarity (got {self.threshold}).")
         if self.neighbours < 2:

@@ -1,0 +1,74 @@
+"""Local copies of remote shards: readers open seekable local files, whatever the input was.
+
+Tar, zip and Parquet readers seek; a folder shard is many files. Rather than teach every
+reader a network protocol, a worker copies a remote shard (and the sidecar files its reader
+also opens, such as DiffusionDB's `metadata.parquet`) into a private scratch folder that
+mirrors the remote tree, reads it there, and deletes the shard copy when done. Sidecars are
+kept for the worker's lifetime: many parts share one metadata file. Local shards pass through.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+
+from curate.io.base import READERS, Shard
+from curate.io.remote import Location, RemotePath, download
+
+
+class ShardMirror:
+    """A scratch folder (under the system temp folder, `TMPDIR`) holding remote shards' copies."""
+
+    def __init__(self) -> None:
+        self.root: Path | None = None
+
+    @contextmanager
+    def local(self, shard: Shard) -> Iterator[Shard]:
+        """The shard as readers can open it, for the block's duration (see `fetch`)."""
+        copy = self.fetch(shard)
+        try:
+            yield copy
+        finally:
+            self.release(copy)
+
+    def fetch(self, shard: Shard) -> Shard:
+        """The shard itself if local; else a local copy (with its reader's sidecars) to `release`."""
+        if not isinstance(shard.path, RemotePath):
+            return shard
+        reader = READERS.get(shard.format)
+        for sidecar in reader.sidecars(shard.path) if reader else []:
+            self._fetch_once(sidecar)
+        copy = self.local_path(shard.path)
+        download(shard.path, copy)
+        return replace(shard, path=copy)
+
+    def release(self, copy: Shard) -> None:
+        """Delete a copy `fetch` made (a local shard is left alone)."""
+        path = copy.path
+        if self.root is None or not isinstance(path, Path) or self.root not in path.parents:
+            return
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
+    def local_path(self, remote: RemotePath) -> Path:
+        """Where `remote` is copied: the URL's path below the scratch root, so siblings stay siblings."""
+        if self.root is None:
+            self.root = Path(tempfile.mkdtemp(prefix="curate-mirror-"))
+        scheme, rest = remote.url.split("://", 1)
+        return self.root / scheme / rest.lstrip("/")
+
+    def close(self) -> None:
+        """Delete every copy (sidecars included)."""
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+
+    def _fetch_once(self, sidecar: Location) -> None:
+        if not isinstance(sidecar, RemotePath):
+            return
+        target = self.local_path(sidecar)
+        if not target.exists() and sidecar.is_file():
+            download(sidecar, target)
