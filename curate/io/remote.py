@@ -248,17 +248,18 @@ def _renames_atomically(fs: Any) -> bool:
 
 
 def _braces(text: str) -> list[str]:
-    """Bash-style expansion of one `{a..b}` range (zero padding kept) or `{x,y}` list, recursively."""
-    match = BRACE_RANGE.search(text)
-    if match:
+    """Bash-style expansion of `{a..b}` ranges (zero padding kept) and `{x,y}` lists, leftmost first."""
+    found = [m for m in (BRACE_RANGE.search(text), BRACE_LIST.search(text)) if m is not None]
+    if not found:
+        return [text]
+    match = min(found, key=lambda m: m.start())
+    if match.re is BRACE_RANGE:
         low, high = match.group(1), match.group(2)
         width = len(low) if low.startswith("0") else 0
         step = 1 if int(high) >= int(low) else -1
         items = [str(n).zfill(width) for n in range(int(low), int(high) + step, step)]
-    elif (match := BRACE_LIST.search(text)) is not None:
-        items = match.group(1).split(",")
     else:
-        return [text]
+        items = match.group(1).split(",")
     head, tail = text[:match.start()], text[match.end():]
     return [expanded for item in items for expanded in _braces(head + item + tail)]
 

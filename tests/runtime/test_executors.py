@@ -45,14 +45,6 @@ def test_a_cluster_without_room_for_one_worker_is_refused():
         pool_size(ExecutorConfig(num_gpus_per_worker=1), {"CPU": 8.0}, shards=4)
 
 
-@pytest.mark.parametrize("url", ["s3://bucket/laion", "gs://b/x.tar", "hf://datasets/x"])
-def test_object_store_urls_are_refused_in_one_line(url, tmp_path):
-    with pytest.raises(CurateError, match=f"{url.split(':')[0]}://.*not supported yet"):
-        EmbedConfig(inputs=(Path(url),), out=tmp_path).validate()
-    with pytest.raises(CurateError, match="--out"):
-        EmbedConfig(inputs=(tmp_path,), out=Path(url)).validate()
-
-
 class FakeActorError(Exception):
     pass
 

@@ -17,6 +17,7 @@ import curate.pipelines.embed as embed_module
 from curate.pipelines.embed import EmbedSummary, EmbedWorker, run_embed
 from curate.schemas.config import EmbedConfig, ExecutorConfig
 from curate.schemas.layout import RunLayout
+from curate.schemas.tables import read_embeddings_info
 from tests.pipelines.test_embed import broken_tar, vectors
 
 ray = pytest.importorskip("ray")
@@ -62,11 +63,12 @@ def listing(layout: RunLayout) -> list[str]:
     return sorted(str(p.relative_to(layout.root)) for p in layout.root.rglob("*") if p.is_file())
 
 
-def assert_same_outputs(got: RunLayout, want: RunLayout) -> None:
+def assert_same_outputs(got: RunLayout, want: RunLayout, *, same_sources: bool = True) -> None:
+    """Same files and rows; with `same_sources` the schema metadata (which names the sources) too."""
     assert listing(got) == listing(want)
     for path in want.shard_files("embeddings"):
         a, b = pq.read_table(got.embeddings(path.stem)), pq.read_table(path)
-        assert a.schema.equals(b.schema, check_metadata=True), path.stem
+        assert a.schema.equals(b.schema, check_metadata=same_sources), path.stem
         assert a.column("key").to_pylist() == b.column("key").to_pylist(), path.stem
         np.testing.assert_allclose(vectors(a, "image_emb"), vectors(b, "image_emb"), atol=2e-3)
         np.testing.assert_allclose(vectors(a, "text_emb"), vectors(b, "text_emb"), atol=2e-3)
@@ -137,6 +139,18 @@ def test_a_worker_killed_mid_shard_is_restarted_and_nothing_is_lost_or_doubled(r
     assert len(keys) == len(set(keys)) == summary.pairs + sum(summary.errors.values())
     assert sorted(keys) == sorted(want_keys)
     assert not [p for p in got.root.rglob(".*")]  # the dead attempt's temporaries are gone
+
+
+def test_ray_workers_read_and_write_urls_themselves(inputs, local_run, tiny_encoders, tmp_path):
+    """`file://` URLs in and out: each worker lists, copies and uploads through fsspec itself."""
+    want, local_summary = local_run
+    urls = tuple(f"file://{path}" for path in inputs)
+    summary = run_embed(ray_config(urls, tiny_encoders, f"file://{tmp_path}/run", concurrency=2), quiet=True)
+    got = RunLayout(tmp_path / "run")
+    assert_same_outputs(got, want, same_sources=False)
+    assert_same_counts(summary, local_summary)
+    sources = {read_embeddings_info(pq.read_schema(p)).source for p in got.shard_files("embeddings")}
+    assert sources == {f"file://{path}" for path in inputs}
 
 
 @pytest.fixture(scope="module")
