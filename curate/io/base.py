@@ -75,6 +75,10 @@ class ShardReader(ABC):
         """Number of samples, if cheaply known; drives the progress bar's ETA."""
         return None
 
+    def count_if_local(self) -> int | None:
+        """`estimate_count` for a local shard; None for one at a URL (not fetched just to count)."""
+        return None if isinstance(self.shard.path, RemotePath) else self.estimate_count()
+
     def key(self, member: str) -> str:
         """The sample key contract: `<shard-id>/<member>`."""
         return f"{self.shard.shard_id}/{member}"

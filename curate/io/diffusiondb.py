@@ -23,6 +23,7 @@ from curate.io.atomic import atomic_path
 from curate.io.base import ShardReader, register_reader, register_writer
 from curate.io.meta import typed_meta
 from curate.io.remote import Location
+from curate.io.tables import table_schema
 from curate.io.naming import IMAGE_EXTENSIONS, image_file_name
 from curate.io.safety import (
     SHARD_ERRORS,
@@ -131,7 +132,7 @@ class DiffusionDBReader(ShardReader):
         return {str(k): (v if isinstance(v, dict) else {}) for k, v in raw.items()}
 
     @cached_property
-    def _metadata_path(self) -> Path | None:
+    def _metadata_path(self) -> Location | None:
         """metadata.parquet beside the zip or one folder up, if it has an image_name column."""
         for folder in (self.shard.path.parent, self.shard.path.parent.parent):
             candidate = folder / METADATA_FILE
@@ -144,10 +145,10 @@ class DiffusionDBReader(ShardReader):
         return self._schema_of(self._metadata_path) if self._metadata_path else pa.schema([])
 
     @staticmethod
-    def _schema_of(path: Path) -> pa.Schema:
+    def _schema_of(path: Location) -> pa.Schema:
         """A Parquet file's schema; an unreadable one contributes nothing (iteration reports it)."""
         try:
-            return pq.read_schema(path)
+            return table_schema(path)
         except SHARD_ERRORS:
             return pa.schema([])
 

@@ -60,6 +60,12 @@ class ShardMirror:
         scheme, rest = remote.url.split("://", 1)
         return self.root / scheme / rest.lstrip("/")
 
+    def __enter__(self) -> "ShardMirror":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Delete every copy (sidecars included)."""
         if self.root is not None:

@@ -123,7 +123,7 @@ class ParquetReader(ShardReader):
     @cached_property
     def _layout(self) -> ParquetLayout | None:
         try:
-            return find_layout(pq.read_schema(self.shard.path))
+            return find_layout(table_schema(self.shard.path))
         except SHARD_ERRORS:
             return None
 

@@ -27,10 +27,9 @@ from curate.io.atomic import remove_stale_tmp
 from curate.io.base import READERS, Shard
 from curate.io.detect import find_shards
 from curate.io.mirror import ShardMirror
-from curate.io.remote import RemotePath
 from curate.io.tables import ParquetTableWriter, table_schema
 from curate.models.encoders import Encoders, load_encoders
-from curate.models.preprocess import DecodedBatch, ImagePreprocess, decode_batch
+from curate.models.preprocess import DecodedBatch, decode_batch
 from curate.runtime.executors import make_executor
 from curate.runtime.jobs import ShardJob, ignore_progress
 from curate.runtime.pool import OrderedPool
@@ -327,9 +326,7 @@ def _remove_stale_tmp(layout: RunLayout) -> None:
 def _estimate_total(shards: list[Shard], config: EmbedConfig) -> int | None:
     """Samples over all shards for the progress bar's ETA, if every reader knows its count
     (remote shards are not opened just to count them: the bar then counts without an ETA)."""
-    if any(isinstance(s.path, RemotePath) for s in shards):
-        return None
-    estimates = [READERS[s.format](s).estimate_count() for s in shards]
+    estimates = [READERS[s.format](s).count_if_local() for s in shards]
     if None in estimates:
         return None
     return sum(min(e, config.limit or e) for e in estimates)  # type: ignore[type-var]

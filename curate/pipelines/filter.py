@@ -22,6 +22,8 @@ import pyarrow.parquet as pq
 
 from curate.errors import CurateError
 from curate.io import READERS, WRITERS, Shard, ShardReader, lookup
+from curate.io.mirror import ShardMirror
+from curate.io.remote import location
 from curate.io.safety import SHARD_ERRORS
 from curate.schemas.config import FilterConfig
 from curate.schemas.layout import RunLayout
@@ -53,10 +55,14 @@ class ScoredShard:
     def kept(self) -> int:
         return self.outcomes[KEPT]
 
-    def reader(self) -> ShardReader:
-        """The source's reader, with the shard id the scores were made under (same keys)."""
-        shard = Shard(path=Path(self.info.source), format=self.info.format, shard_id=self.info.shard_id)
-        return lookup(READERS, shard.format, "format")(shard)
+    @property
+    def source(self) -> Shard:
+        """The source shard (a path or a URL), with the shard id the scores were made under (same keys)."""
+        return Shard(path=location(self.info.source), format=self.info.format, shard_id=self.info.shard_id)
+
+    def reader(self, local: Shard | None = None) -> ShardReader:
+        """A reader of the source, or of `local`, its local copy (what iterating a URL source needs)."""
+        return lookup(READERS, self.info.format, "format")(local or self.source)
 
 
 @dataclass
@@ -141,7 +147,8 @@ def check_out_dir(config: FilterConfig, shards: list[ScoredShard]) -> None:
             f"--out {config.out} is the run itself or inside the run's tables; choose a folder of its own."
         )
     for shard in shards:
-        if Path(shard.info.source).resolve().is_relative_to(out):
+        source = shard.source.path
+        if isinstance(source, Path) and source.resolve().is_relative_to(out):
             raise CurateError(
                 f"--out {config.out} contains the source shard {shard.info.source}; choose another folder."
             )
@@ -150,7 +157,7 @@ def check_out_dir(config: FilterConfig, shards: list[ScoredShard]) -> None:
 def check_sources(shards: list[ScoredShard]) -> None:
     """Every source a kept pair comes from must still be where it was scored."""
     for shard in shards:
-        if shard.kept and not Path(shard.info.source).exists():
+        if shard.kept and not shard.source.path.exists():
             raise CurateError(
                 f"Source shard {shard.info.source} (scored in {shard.scores}) is missing: it was moved or "
                 "deleted after scoring. Put it back, or embed and score it again where it is now."
@@ -194,10 +201,11 @@ def _copy_with_progress(
     from curate.console import make_progress
 
     todo = [s for s in shards if s.kept]
-    estimates = [s.reader().estimate_count() for s in todo]
+    estimates = [s.reader().count_if_local() for s in todo]
     total = None if None in estimates else sum(estimates)  # type: ignore[arg-type]
     read = 0
-    with roller, make_progress(unit="pairs", quiet=quiet) as progress:
+    mirror = ShardMirror()  # local copies of sources that live at URLs
+    with roller, mirror, make_progress(unit="pairs", quiet=quiet) as progress:
         task = progress.add_task("filter", total=total)
         for shard, estimate in zip(todo, estimates):
             progress.update(task, description=f"filter {shard.info.shard_id}")
@@ -206,17 +214,19 @@ def _copy_with_progress(
                 progress.advance(task, estimate or 0)
                 continue
             keys = kept_keys(db, selection, str(shard.scores))
-            done = copy_shard(shard, keys, roller=roller, advance=lambda n: progress.advance(task, n))
+            with mirror.local(shard.source) as local:
+                done = copy_shard(shard, local, keys, roller=roller, advance=lambda n: progress.advance(task, n))
             progress.advance(task, max((estimate or 0) - done, 0))  # the tail it did not need to read
             read += done
     return read
 
 
-def copy_shard(shard: ScoredShard, keys: dict[str, float], *, roller: ShardRoller, advance: Advance) -> int:
-    """Stream the source once and write its kept samples, in the reader's order; stops early
-    once every kept key was found. Returns how many records were read."""
+def copy_shard(shard: ScoredShard, local: Shard, keys: dict[str, float], *, roller: ShardRoller,
+               advance: Advance) -> int:
+    """Stream the source (its local copy `local`) once and write its kept samples, in the reader's
+    order; stops early once every kept key was found. Returns how many records were read."""
     remaining = dict(keys)
-    records = iter(shard.reader())
+    records = iter(shard.reader(local))
     read = 0
     try:
         for record in records:

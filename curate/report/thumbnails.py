@@ -12,11 +12,12 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from curate.io.base import READERS, Shard
+from curate.io.mirror import ShardMirror
+from curate.io.remote import Location, location
 from curate.models.preprocess import DEFAULT_MAX_PIXELS, ImageDecodeError, _load_rgb, _open_checked
 from curate.query import RunDatabase
 from curate.schemas.layout import RunLayout
@@ -73,7 +74,7 @@ def attach_thumbnails(pairs: list[Pair], layout: RunLayout, *, px: int) -> None:
     by_shard: dict[str, list[Pair]] = {}
     for pair in pairs:
         by_shard.setdefault(pair.shard_id, []).append(pair)
-    gone: list[Path] = []
+    gone: list[Location] = []
     for shard_id, wanted in sorted(by_shard.items()):
         shard = _source_shard(layout, shard_id)
         if shard is None:
@@ -82,7 +83,8 @@ def attach_thumbnails(pairs: list[Pair], layout: RunLayout, *, px: int) -> None:
             gone.append(shard.path)
             _note(wanted, f"source {shard.path} is gone")
         else:
-            _read_images(shard, wanted, px=px)
+            with ShardMirror() as mirror, mirror.local(shard) as local:
+                _read_images(local, wanted, px=px)
     if gone:
         log.warning("no thumbnails from %d source shard(s) that have moved or gone, e.g. %s", len(gone), gone[0])
 
@@ -96,7 +98,7 @@ def _source_shard(layout: RunLayout, shard_id: str) -> Shard | None:
         return None
     if info.format not in READERS:
         return None
-    return Shard(path=Path(info.source), format=info.format, shard_id=info.shard_id)
+    return Shard(path=location(info.source), format=info.format, shard_id=info.shard_id)
 
 
 def _read_images(shard: Shard, wanted: list[Pair], *, px: int) -> None:

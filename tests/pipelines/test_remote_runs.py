@@ -152,3 +152,29 @@ def test_an_unfinished_upload_leaves_nothing_at_the_url(bucket):
     with ParquetTableWriter(target, schema) as done:
         done.write_rows({"key": ["a"]})
     assert read(target).column("key").to_pylist() == ["a"] and not done.tmp.exists()
+
+
+def subset_pairs(folder: Path) -> dict[str, tuple[bytes, str]]:
+    from curate.io.detect import find_shards, reader_for
+
+    return {s.key: (s.image, s.text) for shard in find_shards([folder]) for s in reader_for(shard)}
+
+
+def test_filter_on_a_synced_url_run_copies_the_kept_pairs_from_their_urls(remote_run, local_run, projection,
+                                                                          bucket, tmp_path):
+    """The later commands take a local copy of a URL run; its sources stay URLs and are fetched."""
+    from curate.pipelines.filter import run_filter
+    from curate.schemas.config import FilterConfig
+
+    runs = {"local": local_run[0].root, "url": f"{bucket}/run"}
+    subsets = {}
+    for name, run in runs.items():
+        run_score(ScoreConfig(inputs=(run,), projection=projection, out=run, device="cpu", workers=0), quiet=True)
+    synced = tmp_path / "synced"
+    RemotePath(f"{bucket}/run").fs.get(f"{RemotePath(runs['url']).path}/", f"{synced}/", recursive=True)
+    for name, run in (("local", runs["local"]), ("url", synced)):
+        subsets[name] = run_filter(FilterConfig(run_dir=run, out=tmp_path / f"subset-{name}", top_fraction=0.5),
+                                   quiet=True)
+    assert subsets["url"].manifest.counts == subsets["local"].manifest.counts
+    got, want = subset_pairs(tmp_path / "subset-url"), subset_pairs(tmp_path / "subset-local")
+    assert len(want) == 16 and got == want
