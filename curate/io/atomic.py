@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from curate.io.remote import Location, RemotePath, upload
+from curate.io.scratch import scratch_dir
 
 TMP_SUFFIX = ".tmp"
 
@@ -25,10 +26,10 @@ def tmp_name(final: Path) -> Path:
 
 
 def staging_path(final: Location) -> Path:
-    """Where `final` is written before it is published: a hidden sibling, or local scratch
-    (the system temp folder, `TMPDIR`) when `final` is at a URL."""
+    """Where `final` is written before it is published: a hidden sibling, or this process's
+    scratch folder (`io/scratch.py`) when `final` is at a URL."""
     if isinstance(final, RemotePath):
-        handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=TMP_SUFFIX)
+        handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=TMP_SUFFIX, dir=scratch_dir())
         os.close(handle)
         return Path(name)
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -18,10 +18,11 @@ from typing import Iterator
 
 from curate.io.base import READERS, Shard
 from curate.io.remote import Location, RemotePath, download
+from curate.io.scratch import scratch_dir
 
 
 class ShardMirror:
-    """A scratch folder (under the system temp folder, `TMPDIR`) holding remote shards' copies."""
+    """A folder in this process's scratch space (`io/scratch.py`) holding remote shards' copies."""
 
     def __init__(self) -> None:
         self.root: Path | None = None
@@ -56,7 +57,7 @@ class ShardMirror:
     def local_path(self, remote: RemotePath) -> Path:
         """Where `remote` is copied: the URL's path below the scratch root, so siblings stay siblings."""
         if self.root is None:
-            self.root = Path(tempfile.mkdtemp(prefix="curate-mirror-"))
+            self.root = Path(tempfile.mkdtemp(prefix="mirror-", dir=scratch_dir()))
         scheme, rest = remote.url.split("://", 1)
         return self.root / scheme / rest.lstrip("/")
 

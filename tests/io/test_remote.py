@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import pickle
 from pathlib import Path
 
@@ -126,3 +127,18 @@ def test_a_mirror_copies_a_remote_shard_with_its_sidecars_and_removes_it(memory_
     assert not copy.path.exists()
     mirror.close()
     assert mirror.root is None and not copy.path.parent.exists()
+
+
+def test_scratch_left_by_dead_processes_is_swept_and_live_ones_kept(tmp_path):
+    import subprocess
+    import sys
+
+    from curate.io.scratch import sweep_dead
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, live = tmp_path / gone.stdout.strip(), tmp_path / str(os.getpid())
+    for folder in (dead, live):
+        (folder / "mirror-x").mkdir(parents=True)
+        (folder / "mirror-x" / "00001.tar").write_bytes(b"copy")
+    assert sweep_dead(tmp_path) == 1
+    assert not dead.exists() and (live / "mirror-x" / "00001.tar").exists()

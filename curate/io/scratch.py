@@ -1,0 +1,49 @@
+"""Local scratch space for URL runs: copies of remote shards and outputs waiting to be uploaded.
+
+Each process works in `<temp folder>/curate-scratch/<pid>/` (the temp folder honours `TMPDIR`).
+A worker killed mid-shard (an OOM kill, a preempted node) cannot clean up after itself, and its
+shard copy may be a gigabyte, so the first process to ask for scratch space on a machine
+removes the folders of processes that are no longer running.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+SCRATCH_NAME = "curate-scratch"
+_swept = False
+
+
+def scratch_dir() -> Path:
+    """This process's scratch folder, created on first use (after sweeping dead processes' ones)."""
+    global _swept
+    root = Path(tempfile.gettempdir()) / SCRATCH_NAME
+    if not _swept:
+        sweep_dead(root)
+        _swept = True
+    mine = root / str(os.getpid())
+    mine.mkdir(parents=True, exist_ok=True)
+    return mine
+
+
+def sweep_dead(root: Path) -> int:
+    """Remove the scratch folders of processes that no longer run; returns how many went."""
+    if not root.is_dir():
+        return 0
+    dead = [p for p in root.iterdir() if p.name.isdigit() and not _running(int(p.name))]
+    for folder in dead:
+        shutil.rmtree(folder, ignore_errors=True)
+    return len(dead)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
