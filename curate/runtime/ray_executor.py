@@ -29,6 +29,7 @@ from curate.runtime.jobs import Executor, JobOutcome, ShardJob, ShardWorker, ign
 from curate.schemas.config import ExecutorConfig
 
 log = logging.getLogger("curate")
+POLL_SECONDS = 0.5  # how often the driver's bar reads the workers' batch counts
 RAY_HINT = "The ray executor needs Ray on this machine and every node: pip install 'curate[ray]'."
 
 
@@ -41,6 +42,47 @@ def import_ray() -> Any:
     return ray
 
 
+class ProgressCounter:
+    """A small Ray actor the workers tell, batch by batch, how far each shard has got.
+
+    The driver reads it between shard results, so the cluster's bar moves as a local run's
+    does rather than a whole shard at a time. A retried shard starts again from 0.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def start(self, shard_id: str) -> None:
+        self.counts[shard_id] = 0
+
+    def add(self, shard_id: str, samples: int) -> None:
+        self.counts[shard_id] = self.counts.get(shard_id, 0) + samples
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(self.counts)
+
+
+class BatchedReport:
+    """A worker's `advance` callback that tells the counter at most every `POLL_SECONDS`:
+    error rows advance one sample at a time, and a call per sample would flood the counter."""
+
+    def __init__(self, counter: Any, shard_id: str) -> None:
+        self.counter, self.shard_id = counter, shard_id
+        self.pending, self.last = 0, time.monotonic()
+        counter.start.remote(shard_id)  # calls from one actor arrive in order: reset comes first
+
+    def __call__(self, samples: int) -> None:
+        self.pending += samples
+        if time.monotonic() - self.last >= POLL_SECONDS:
+            self.counter.add.remote(self.shard_id, self.pending)
+            self.pending, self.last = 0, time.monotonic()
+
+
+def samples_so_far(finished: dict[str, int], live: dict[str, int]) -> int:
+    """The bar's position: final counts of finished shards, live counts of the others."""
+    return sum(finished.values()) + sum(n for shard_id, n in live.items() if shard_id not in finished)
+
+
 class ShardActor:
     """The body of one Ray worker: builds the step's worker once, then runs shard after shard.
 
@@ -48,7 +90,7 @@ class ShardActor:
     filesystem mounted at the same path), so relative paths the user typed mean the same there.
     """
 
-    def __init__(self, build_worker: Callable[[], ShardWorker], cwd: str) -> None:
+    def __init__(self, build_worker: Callable[[], ShardWorker], cwd: str, counter: Any = None) -> None:
         from curate.console import quiet_library_progress_bars
 
         quiet_library_progress_bars()  # weight-loading bars from every worker would flood the driver
@@ -57,6 +99,7 @@ class ShardActor:
         else:
             log.warning("%s does not exist on this node: relative paths will not resolve; pass absolute ones", cwd)
         self.failure: CurateError | None = None
+        self.counter = counter
         try:
             self.worker = build_worker()
         except CurateError as exc:  # a user error (a model that cannot load): report it, no restarts
@@ -69,7 +112,8 @@ class ShardActor:
         return True
 
     def run(self, shard: Shard) -> Any:
-        return self.worker.run(shard, ignore_progress)
+        advance = ignore_progress if self.counter is None else BatchedReport(self.counter, shard.shard_id)
+        return self.worker.run(shard, advance)
 
     def close(self) -> None:
         if self.failure is None:
@@ -109,7 +153,7 @@ def connect(ray: Any, config: ExecutorConfig, *, quiet: bool) -> None:
 
 
 class RayExecutor(Executor):
-    """Shards over a pool of `ShardActor`s; progress advances as shard results come back."""
+    """Shards over a pool of `ShardActor`s; progress advances batch by batch across the cluster."""
 
     def run(self, job: ShardJob) -> JobOutcome:
         ray = import_ray()
@@ -118,36 +162,46 @@ class RayExecutor(Executor):
         log.info("ray: %d workers of %g CPUs + %g GPUs for %d shards", size,
                  self.config.num_cpus_per_worker, self.config.num_gpus_per_worker, len(job.shards))
         start = time.perf_counter()
-        actors = [self._start_actor(ray, job) for _ in range(size)]
+        counter = ray.remote(ProgressCounter).options(num_cpus=0).remote()
+        actors = [self._start_actor(ray, job, counter) for _ in range(size)]
         try:
-            by_id = self._drive(ray, actors, job)
+            by_id = self._drive(ray, actors, job, counter)
         finally:
             release(ray, actors)
+            ray.kill(counter)
         return JobOutcome([by_id[s.shard_id] for s in job.shards], time.perf_counter() - start)
 
-    def _start_actor(self, ray: Any, job: ShardJob) -> Any:
+    def _start_actor(self, ray: Any, job: ShardJob, counter: Any) -> Any:
         cls = ray.remote(ShardActor).options(
             num_cpus=self.config.num_cpus_per_worker, num_gpus=self.config.num_gpus_per_worker,
             max_restarts=self.config.max_retries, max_task_retries=self.config.max_retries,
         )
-        return cls.remote(job.build_worker, os.getcwd())
+        return cls.remote(job.build_worker, os.getcwd(), counter)
 
-    def _drive(self, ray: Any, actors: list[Any], job: ShardJob) -> dict[str, Any]:
-        """Hand each ready actor one shard at a time until none are left; collect outcomes."""
+    def _drive(self, ray: Any, actors: list[Any], job: ShardJob, counter: Any) -> dict[str, Any]:
+        """Hand each ready actor one shard at a time until none are left; collect outcomes.
+
+        Between results, the bar is set from the workers' batch counts (`ProgressCounter`)."""
         from curate.console import make_progress
 
         queue = deque(job.shards)
         waiting: dict[Any, tuple[Any, Shard | None]] = {actor.ready.remote(): (actor, None) for actor in actors}
         done: dict[str, Any] = {}
+        finished: dict[str, int] = {}
         with make_progress(unit=job.unit, quiet=job.quiet) as progress:
             task = progress.add_task(f"{job.label} (ray)", total=job.total)
             while waiting:
-                [ref], _ = ray.wait(list(waiting), num_returns=1)
-                actor, shard = waiting.pop(ref)
-                outcome = fetch(ray, ref, shard)
+                ready, _ = ray.wait(list(waiting), num_returns=1, timeout=POLL_SECONDS)
+                live = ray.get(counter.snapshot.remote())
+                progress.update(task, completed=samples_so_far(finished, live))
+                if not ready:
+                    continue
+                actor, shard = waiting.pop(ready[0])
+                outcome = fetch(ray, ready[0], shard)
                 if shard is not None:
                     done[shard.shard_id] = outcome
-                    progress.update(task, advance=outcome.samples,
+                    finished[shard.shard_id] = outcome.samples
+                    progress.update(task, completed=samples_so_far(finished, live),
                                     description=f"{job.label} (ray) {len(done)}/{len(job.shards)} shards")
                 if queue:
                     next_shard = queue.popleft()

@@ -129,3 +129,46 @@ def test_the_worker_entry_point_embeds_shards_in_this_process(sample_shards, tin
     assert [(r.shard_id, r.pairs, r.samples) for r in results] == [(s.shard_id, 8, 8) for s in shards]
     assert "load models" in results[0].stages and "load models" not in results[1].stages
     assert [p.stem for p in RunLayout(tmp_path).shard_files("embeddings")] == sorted(s.shard_id for s in shards)
+
+
+class RecordingCounter:
+    """`ProgressCounter` behind the `.remote` call style of a Ray actor handle, run in-process."""
+
+    def __init__(self) -> None:
+        from curate.runtime.ray_executor import ProgressCounter
+
+        self.inner = ProgressCounter()
+        self.calls = 0
+        for name in ("start", "add", "snapshot"):
+            method = getattr(self.inner, name)
+            setattr(self, name, type("Method", (), {"remote": staticmethod(self._counted(method))})())
+
+    def _counted(self, method):
+        def call(*args):
+            self.calls += 1
+            return method(*args)
+        return call
+
+
+def test_workers_report_batches_to_the_bar_without_a_call_per_sample(monkeypatch):
+    import curate.runtime.ray_executor as ray_executor
+
+    clock = iter(range(0, 10_000))
+    monkeypatch.setattr(ray_executor.time, "monotonic", lambda: next(clock) * 0.01)  # 10 ms per call
+    counter = RecordingCounter()
+    report = ray_executor.BatchedReport(counter, "00001")
+    for _ in range(500):
+        report(1)  # 500 error rows, one sample each
+    counts = counter.inner.snapshot()["00001"]
+    assert 0 < counts <= 500 and counter.calls < 20  # told every 0.5 s of work, not 500 times
+    ray_executor.BatchedReport(counter, "00001")  # the shard retried on a restarted worker
+    assert counter.inner.snapshot() == {"00001": 0}
+
+
+def test_the_cluster_bar_counts_finished_shards_whole_and_running_ones_live():
+    from curate.runtime.ray_executor import samples_so_far
+
+    finished = {"a": 100, "b": 80}
+    live = {"a": 96, "b": 80, "c": 40, "d": 7}  # a's last batches were not reported before it finished
+    assert samples_so_far(finished, live) == 100 + 80 + 40 + 7
+    assert samples_so_far({}, {}) == 0
