@@ -5,12 +5,17 @@ reader a network protocol, a worker copies a remote shard (and the sidecar files
 also opens, such as DiffusionDB's `metadata.parquet`) into a private scratch folder that
 mirrors the remote tree, reads it there, and deletes the shard copy when done. Sidecars are
 kept for the worker's lifetime: many parts share one metadata file. Local shards pass through.
+
+`prefetch` copies the shard a worker will get next in a background thread while it works on
+the current one, so on a GPU the copy overlaps the model instead of idling it.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +31,9 @@ class ShardMirror:
 
     def __init__(self) -> None:
         self.root: Path | None = None
+        self._lock = threading.Lock()  # the root and sidecars, shared with the prefetch thread
+        self._pending: dict[Location, Future] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     @contextmanager
     def local(self, shard: Shard) -> Iterator[Shard]:
@@ -37,15 +45,20 @@ class ShardMirror:
             self.release(copy)
 
     def fetch(self, shard: Shard) -> Shard:
-        """The shard itself if local; else a local copy (with its reader's sidecars) to `release`."""
+        """The shard itself if local; else a local copy (with its reader's sidecars) to `release`,
+        taken from a finished or running `prefetch` of it when there is one."""
         if not isinstance(shard.path, RemotePath):
             return shard
-        reader = READERS.get(shard.format)
-        for sidecar in reader.sidecars(shard.path) if reader else []:
-            self._fetch_once(sidecar)
-        copy = self.local_path(shard.path)
-        download(shard.path, copy)
-        return replace(shard, path=copy)
+        pending = self._pending.pop(shard.path, None)
+        return pending.result() if pending is not None else self._copy(shard)
+
+    def prefetch(self, shard: Shard | None) -> None:
+        """Start copying a remote shard in the background (one at a time); local ones need nothing."""
+        if shard is None or not isinstance(shard.path, RemotePath) or shard.path in self._pending:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-prefetch")
+        self._pending[shard.path] = self._pool.submit(self._copy, shard)
 
     def release(self, copy: Shard) -> None:
         """Delete a copy `fetch` made (a local shard is left alone)."""
@@ -56,8 +69,9 @@ class ShardMirror:
 
     def local_path(self, remote: RemotePath) -> Path:
         """Where `remote` is copied: the URL's path below the scratch root, so siblings stay siblings."""
-        if self.root is None:
-            self.root = Path(tempfile.mkdtemp(prefix="mirror-", dir=scratch_dir()))
+        with self._lock:
+            if self.root is None:
+                self.root = Path(tempfile.mkdtemp(prefix="mirror-", dir=scratch_dir()))
         scheme, rest = remote.url.split("://", 1)
         return self.root / scheme / rest.lstrip("/")
 
@@ -68,14 +82,28 @@ class ShardMirror:
         self.close()
 
     def close(self) -> None:
-        """Delete every copy (sidecars included)."""
+        """Stop prefetching and delete every copy (sidecars included)."""
+        if self._pool is not None:
+            for pending in self._pending.values():
+                pending.cancel()
+            self._pool.shutdown(wait=True)
+            self._pool, self._pending = None, {}
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+
+    def _copy(self, shard: Shard) -> Shard:
+        reader = READERS.get(shard.format)
+        for sidecar in reader.sidecars(shard.path) if reader else []:
+            self._fetch_once(sidecar)
+        copy = self.local_path(shard.path)  # type: ignore[arg-type]
+        download(shard.path, copy)  # type: ignore[arg-type]
+        return replace(shard, path=copy)
 
     def _fetch_once(self, sidecar: Location) -> None:
         if not isinstance(sidecar, RemotePath):
             return
         target = self.local_path(sidecar)
-        if not target.exists() and sidecar.is_file():
-            download(sidecar, target)
+        with self._lock:
+            if not target.exists() and sidecar.is_file():
+                download(sidecar, target)

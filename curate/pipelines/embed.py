@@ -268,10 +268,12 @@ class EmbedWorker:
         self.pool = OrderedPool(config.workers).__enter__()
         self.mirror = ShardMirror()
 
-    def run(self, shard: Shard, advance: Callable[[int], None] = ignore_progress) -> ShardResult:
+    def run(self, shard: Shard, advance: Callable[[int], None] = ignore_progress,
+            upcoming: Shard | None = None) -> ShardResult:
         timer, self.startup = self.startup, StageTimer()  # the first shard carries the load time
         with timer.stage("copy shard"):
             local = self.mirror.fetch(shard)
+        self.mirror.prefetch(upcoming)  # copied while this shard is embedded
         try:
             result = ShardEmbedder(
                 shard, local=local, encoders=self.encoders, pool=self.pool, config=self.config, timer=timer,

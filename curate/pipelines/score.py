@@ -137,8 +137,9 @@ class ScoreWorker:
         self.model, self.card = load_projection(config.projection, device=resolve_device(config.device))
         self.mirror = ShardMirror()
 
-    def run(self, shard: Shard, advance: Callable[[int], None]) -> ShardScore:
+    def run(self, shard: Shard, advance: Callable[[int], None], upcoming: Shard | None = None) -> ShardScore:
         with self.mirror.local(shard) as local:
+            self.mirror.prefetch(upcoming)
             return score_shard(local.path, model=self.model, card=self.card, config=self.config, advance=advance)
 
     def close(self) -> None:

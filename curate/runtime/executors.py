@@ -26,9 +26,9 @@ class LocalExecutor(Executor):
         try:
             with make_progress(unit=job.unit, quiet=job.quiet) as progress:
                 task = progress.add_task(job.label, total=job.total)
-                for shard in job.shards:
+                for shard, upcoming in zip(job.shards, [*job.shards[1:], None]):
                     progress.update(task, description=f"{job.label} {shard.shard_id}")
-                    results.append(worker.run(shard, lambda n: progress.advance(task, n)))
+                    results.append(worker.run(shard, lambda n: progress.advance(task, n), upcoming))
         finally:
             worker.close()
         return JobOutcome(results, time.perf_counter() - start)

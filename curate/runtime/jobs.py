@@ -28,9 +28,13 @@ class ShardOutcome(Protocol):
 
 
 class ShardWorker(Protocol):
-    """Built once per process; `run` processes one whole shard and returns its outcome."""
+    """Built once per process; `run` processes one whole shard and returns its outcome.
 
-    def run(self, shard: Shard, advance: Callable[[int], None]) -> ShardOutcome: ...
+    `upcoming` is the shard the executor will most likely hand this worker next: a worker may
+    start fetching it (a remote shard's copy) while it processes `shard`.
+    """
+
+    def run(self, shard: Shard, advance: Callable[[int], None], upcoming: Shard | None = None) -> ShardOutcome: ...
 
     def close(self) -> None: ...
 

@@ -78,6 +78,33 @@ class BatchedReport:
             self.pending, self.last = 0, time.monotonic()
 
 
+class ShardQueue:
+    """Hands out shards so each worker knows its next one in advance (to prefetch it).
+
+    Every worker that takes a shard also gets the following one reserved; when the queue runs
+    dry, an idle worker takes a shard reserved for a busy one rather than wait, so the tail of
+    a run is never longer than with no reservation.
+    """
+
+    def __init__(self, shards: list[Shard]) -> None:
+        self.queue = deque(shards)
+        self.reserved: dict[int, Shard] = {}
+
+    def next_for(self, worker: int) -> tuple[Shard, Shard | None] | None:
+        """(shard to run now, shard reserved as its next) for a free worker, or None if none are left."""
+        shard = self.reserved.pop(worker, None)
+        if shard is None and self.queue:
+            shard = self.queue.popleft()
+        if shard is None and self.reserved:
+            shard = self.reserved.pop(next(iter(self.reserved)))  # steal: its prefetch is wasted, no time is
+        if shard is None:
+            return None
+        upcoming = self.queue.popleft() if self.queue else None
+        if upcoming is not None:
+            self.reserved[worker] = upcoming
+        return shard, upcoming
+
+
 def samples_so_far(finished: dict[str, int], live: dict[str, int]) -> int:
     """The bar's position: final counts of finished shards, live counts of the others."""
     return sum(finished.values()) + sum(n for shard_id, n in live.items() if shard_id not in finished)
@@ -111,9 +138,9 @@ class ShardActor:
             raise self.failure
         return True
 
-    def run(self, shard: Shard) -> Any:
+    def run(self, shard: Shard, upcoming: Shard | None = None) -> Any:
         advance = ignore_progress if self.counter is None else BatchedReport(self.counter, shard.shard_id)
-        return self.worker.run(shard, advance)
+        return self.worker.run(shard, advance, upcoming)
 
     def close(self) -> None:
         if self.failure is None:
@@ -184,8 +211,8 @@ class RayExecutor(Executor):
         Between results, the bar is set from the workers' batch counts (`ProgressCounter`)."""
         from curate.console import make_progress
 
-        queue = deque(job.shards)
-        waiting: dict[Any, tuple[Any, Shard | None]] = {actor.ready.remote(): (actor, None) for actor in actors}
+        queue = ShardQueue(job.shards)
+        waiting: dict[Any, tuple[int, Shard | None]] = {actor.ready.remote(): (i, None) for i, actor in enumerate(actors)}
         done: dict[str, Any] = {}
         finished: dict[str, int] = {}
         with make_progress(unit=job.unit, quiet=job.quiet) as progress:
@@ -196,16 +223,16 @@ class RayExecutor(Executor):
                 progress.update(task, completed=samples_so_far(finished, live))
                 if not ready:
                     continue
-                actor, shard = waiting.pop(ready[0])
+                worker, shard = waiting.pop(ready[0])
                 outcome = fetch(ray, ready[0], shard)
                 if shard is not None:
                     done[shard.shard_id] = outcome
                     finished[shard.shard_id] = outcome.samples
                     progress.update(task, completed=samples_so_far(finished, live),
                                     description=f"{job.label} (ray) {len(done)}/{len(job.shards)} shards")
-                if queue:
-                    next_shard = queue.popleft()
-                    waiting[actor.run.remote(next_shard)] = (actor, next_shard)
+                assignment = queue.next_for(worker)
+                if assignment is not None:
+                    waiting[actors[worker].run.remote(*assignment)] = (worker, assignment[0])
         return done
 
 

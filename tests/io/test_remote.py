@@ -142,3 +142,21 @@ def test_scratch_left_by_dead_processes_is_swept_and_live_ones_kept(tmp_path):
         (folder / "mirror-x" / "00001.tar").write_bytes(b"copy")
     assert sweep_dead(tmp_path) == 1
     assert not dead.exists() and (live / "mirror-x" / "00001.tar").exists()
+
+
+def test_a_prefetched_shard_is_copied_once_in_the_background(memory_bucket, same_scenes, monkeypatch):
+    import curate.io.mirror as mirror_module
+
+    root, fs = memory_bucket
+    fs.put(str(same_scenes["webdataset"]), f"{root.path}/wds/00002.tar")
+    [shard] = find_shards([f"{root}/wds"])
+    copies = []
+    real = mirror_module.download
+    monkeypatch.setattr(mirror_module, "download", lambda src, dst: (copies.append(src.url), real(src, dst)))
+    with ShardMirror() as mirror:
+        mirror.prefetch(shard)
+        mirror.prefetch(shard)  # told twice: still one copy
+        with mirror.local(shard) as copy:
+            assert copy.path.read_bytes() == same_scenes["webdataset"].read_bytes()
+        mirror.prefetch(find_shards([same_scenes["webdataset"]])[0])  # a local shard: nothing to copy
+    assert copies == [shard.path.url]

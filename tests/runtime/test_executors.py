@@ -172,3 +172,40 @@ def test_the_cluster_bar_counts_finished_shards_whole_and_running_ones_live():
     live = {"a": 96, "b": 80, "c": 40, "d": 7}  # a's last batches were not reported before it finished
     assert samples_so_far(finished, live) == 100 + 80 + 40 + 7
     assert samples_so_far({}, {}) == 0
+
+
+def shards(n: int) -> list:
+    from curate.io.base import Shard
+
+    return [Shard(path=Path(f"{i:05d}.tar"), format="webdataset", shard_id=f"{i:05d}") for i in range(n)]
+
+
+def test_each_worker_is_told_its_next_shard_and_every_shard_runs_once():
+    from curate.runtime.ray_executor import ShardQueue
+
+    queue = ShardQueue(shards(5))
+    first, second = queue.next_for(0), queue.next_for(1)
+    assert [s.shard_id for s in first] == ["00000", "00001"] and [s.shard_id for s in second] == ["00002", "00003"]
+    assert queue.next_for(0)[0].shard_id == "00001"  # the one it was told about (and may have prefetched)
+    ran = ["00000", "00002", "00001"]
+    while (assignment := queue.next_for(1)) is not None:  # worker 0 is slow: worker 1 takes the rest
+        ran.append(assignment[0].shard_id)
+    assert sorted(ran) == [s.shard_id for s in shards(5)]  # 00004, reserved for worker 0, was taken over
+    assert queue.next_for(0) is None
+
+
+def test_the_local_executor_tells_the_worker_which_shard_comes_next():
+    seen = []
+
+    class SpyWorker:
+        def run(self, shard, advance, upcoming=None):
+            seen.append((shard.shard_id, upcoming.shard_id if upcoming else None))
+            return type("Outcome", (), {"shard_id": shard.shard_id, "samples": 0})()
+
+        def close(self):
+            pass
+
+    from curate.runtime.jobs import ShardJob
+
+    LocalExecutor(ExecutorConfig()).run(ShardJob(shards(3), SpyWorker, label="spy", quiet=True))
+    assert seen == [("00000", "00001"), ("00001", "00002"), ("00002", None)]

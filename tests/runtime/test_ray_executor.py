@@ -93,15 +93,15 @@ def assert_same_counts(got: EmbedSummary, want: EmbedSummary) -> None:
 class CrashOnceWorker(EmbedWorker):
     """The first shard any worker of the run meets kills its process after one written batch."""
 
-    def run(self, shard, advance):
+    def run(self, shard, advance, upcoming=None):
         marker = self.config.out.parent / f"{self.config.out.name}.crashed"
         try:
             fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # exactly one crash, across processes
         except FileExistsError:
-            return super().run(shard, advance)
+            return super().run(shard, advance, upcoming)
         os.write(fd, shard.shard_id.encode())
         os.close(fd)
-        return super().run(shard, lambda n: os._exit(1))  # dies mid-shard, its temporaries on disk
+        return super().run(shard, lambda n: os._exit(1), upcoming)  # dies mid-shard, its temporaries on disk
 
 
 @pytest.fixture(scope="module")
