@@ -34,12 +34,14 @@ def reports_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from rich.markup import escape
+
         from curate.console import stderr
 
         try:
             return fn(*args, **kwargs)
-        except CurateError as exc:
-            stderr.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        except CurateError as exc:  # escaped: messages quote paths and hints with [brackets]
+            stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             stderr.print("interrupted; rerun the same command to resume where it stopped")

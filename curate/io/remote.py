@@ -26,6 +26,7 @@ URL_PATTERN = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):/")
 BRACE_RANGE = re.compile(r"\{(\d+)\.\.(\d+)\}")
 BRACE_LIST = re.compile(r"\{([^{}]*,[^{}]*)\}")
 GLOB_CHARS = re.compile(r"[*?\[]")
+INSTALL_HINTS = {"s3": "pip install 'curate[s3]'", "gs": "pip install 'curate[gcs]'", "gcs": "pip install 'curate[gcs]'"}
 
 
 def is_url(value: object) -> bool:
@@ -168,6 +169,12 @@ def location(value: str | Path | RemotePath) -> Location:
     return RemotePath(str(value)) if is_url(value) else Path(value)
 
 
+def check_backend(value: object) -> None:
+    """Fail now, in one line, if a URL's fsspec filesystem is missing, rather than after the models load."""
+    if isinstance(value, RemotePath):
+        value.fs  # noqa: B018 - building the filesystem is the check
+
+
 def refuse_urls(values: Iterable[object], *, what: str) -> None:
     """One line for a URL given to a command that reads and writes local folders only."""
     for value in values:
@@ -236,7 +243,8 @@ def _filesystem(url: str) -> tuple[Any, str]:
     try:
         return url_to_fs(url)
     except ImportError as exc:
-        raise CurateError(f"Reading {url} needs an fsspec backend that is not installed: {exc}") from None
+        extra = INSTALL_HINTS.get(url.split(":", 1)[0].lower(), "install the fsspec backend it names")
+        raise CurateError(f"Reading {url} needs an fsspec backend that is not installed ({exc}): {extra}.") from None
     except ValueError as exc:
         raise CurateError(f"{url} is not a URL any installed fsspec filesystem serves ({exc}).") from None
 

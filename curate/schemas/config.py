@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.io.remote import Location, location, refuse_urls
+from curate.io.remote import Location, check_backend, location, refuse_urls
 from curate.models.preprocess import DEFAULT_MAX_PIXELS
 from curate.runtime.pool import default_workers
 
@@ -88,6 +88,7 @@ class EmbedConfig:
         """Refuse values no run could use, with the option's name in the message."""
         if not self.inputs:
             raise CurateError("Give at least one INPUT shard file or directory.")
+        check_backend(self.out)
         if self.batch_size < 1:
             raise CurateError(f"--batch-size must be at least 1 (got {self.batch_size}).")
         if self.workers < 0:
@@ -202,6 +203,7 @@ class ScoreConfig:
         if not self.inputs:
             raise CurateError("Give at least one INPUT: shard files or directories, or a run directory.")
         refuse_urls([self.projection], what="--projection")
+        check_backend(self.out)
         if self.batch_size < 1:
             raise CurateError(f"--batch-size must be at least 1 (got {self.batch_size}).")
         if self.workers < 0:

@@ -89,7 +89,7 @@ def test_a_missing_url_input_is_refused_in_one_line(memory_bucket):
 
 @pytest.mark.skipif(importlib.util.find_spec("s3fs") is not None, reason="s3fs is installed here")
 def test_a_scheme_without_its_fsspec_package_names_the_package():
-    with pytest.raises(CurateError, match="s3fs"):
+    with pytest.raises(CurateError, match=r"s3fs.*pip install 'curate\[s3\]'"):
         find_shards(["s3://bucket/laion/"])
 
 

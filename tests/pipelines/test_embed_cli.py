@@ -39,6 +39,9 @@ def model_args(tiny_models: tuple[Path, Path]) -> list[str]:
         (["embed", "{shards}", "--out", "{tmp}/run", "--image-model", "{tmp}/no-model"], "--image-model"),
         (["embed", "{shards}", "--out", "{tmp}/run", "--text-model", "nobody/no-such-bert"], "--text-model"),
         (["embed", "{shards}", "--out", "{tmp}/run", "--text-pooling", "max"], "pooling"),
+        (["embed", "file:///no/such/[ab]*.tar", "--out", "{tmp}/run"], "No files match file:///no/such/[ab]*.tar."),
+        (["embed", "nosuch://bucket/x", "--out", "{tmp}/run"], "nosuch://bucket/x is not a URL any installed"),
+        (["embed", "{shards}", "--out", "nosuch://bucket/run"], "nosuch://bucket/run is not a URL any installed"),
     ],
 )
 def test_bad_input_gets_one_line_and_nonzero_exit(args, says, sample_shards, tiny_models, tmp_path):
