@@ -113,3 +113,10 @@ def scored_scene_run(scene_run: SceneRun, projections: dict[str, Path], tmp_path
         run_score(ScoreConfig(inputs=(scene_run.run,), projection=projections["contrastive"], out=out, device="cpu"),
                   quiet=True)
     return out
+
+
+def tiny_projection(run: Path, out: Path) -> Path:
+    """A small contrastive projection of `run`'s vectors, trained in seconds, for scoring tests."""
+    run_train(TrainConfig(run=run, out=out, dim=8, epochs=2, batch_size=8, val_fraction=0.25, device="cpu"),
+              quiet=True)
+    return out

@@ -22,6 +22,7 @@ from curate.pipelines.score import run_score
 from curate.schemas.config import EmbedConfig, ScoreConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.tables import read_embeddings_info, read_scores_info
+from tests.pipelines.scene_runs import tiny_projection
 
 BUCKET = "memory://curate-remote-runs"
 
@@ -113,13 +114,7 @@ def test_brace_ranges_and_globs_in_urls_pick_the_shards(remote_run, bucket, tiny
 
 @pytest.fixture(scope="module")
 def projection(local_run, tmp_path_factory) -> Path:
-    from curate.pipelines.train import run_train
-    from curate.schemas.config import TrainConfig
-
-    out = tmp_path_factory.mktemp("projection") / "proj"
-    run_train(TrainConfig(run=local_run[0].root, out=out, dim=8, epochs=2, batch_size=8, val_fraction=0.25,
-                          device="cpu"), quiet=True)
-    return out
+    return tiny_projection(local_run[0].root, tmp_path_factory.mktemp("projection") / "proj")
 
 
 @pytest.mark.parametrize("inputs", ["run", "in"])

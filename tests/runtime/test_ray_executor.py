@@ -18,6 +18,7 @@ from curate.pipelines.embed import EmbedSummary, EmbedWorker, run_embed
 from curate.schemas.config import EmbedConfig, ExecutorConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.tables import read_embeddings_info
+from tests.pipelines.scene_runs import tiny_projection
 from tests.pipelines.test_embed import broken_tar, vectors
 
 ray = pytest.importorskip("ray")
@@ -155,13 +156,7 @@ def test_ray_workers_read_and_write_urls_themselves(inputs, local_run, tiny_enco
 
 @pytest.fixture(scope="module")
 def projection(local_run, tmp_path_factory) -> Path:
-    from curate.pipelines.train import run_train
-    from curate.schemas.config import TrainConfig
-
-    out = tmp_path_factory.mktemp("projection") / "proj"
-    run_train(TrainConfig(run=local_run[0].root, out=out, dim=8, epochs=2, batch_size=8, val_fraction=0.25,
-                          device="cpu"), quiet=True)
-    return out
+    return tiny_projection(local_run[0].root, tmp_path_factory.mktemp("projection") / "proj")
 
 
 def test_score_on_ray_writes_the_same_scores_as_a_local_run(local_run, projection, tmp_path):
