@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 
 from curate.errors import CurateError
 from curate.io.base import READERS, Shard, ShardReader, lookup
-from curate.io.remote import Location, expand, location
+from curate.io.remote import Location, expand, io_map, is_url, location
 
 
 def find_shards(inputs: Iterable[Location | str], *, format: str | None = None) -> list[Shard]:
@@ -70,10 +70,9 @@ def _walk(folder: Location, readers: list[type[ShardReader]], *, visited: set[Lo
     if real in visited:  # a symlink loop
         return
     visited.add(real)
-    for child in sorted(folder.iterdir(), key=lambda p: p.name):
-        if child.name.startswith("."):
-            continue  # hidden files and writers' temporaries
-        reader = _claimant(child, readers)
+    children = [c for c in sorted(folder.iterdir(), key=lambda p: p.name) if not c.name.startswith(".")]
+    claims = io_map(lambda child: _claimant(child, readers), children, remote=is_url(folder))  # footers, on a bucket
+    for child, reader in zip(children, claims):  # hidden files and writers' temporaries were left out
         if reader is not None:
             yield _shard(reader, child)
         elif child.is_dir():

@@ -27,6 +27,7 @@ from curate.io.atomic import remove_stale_tmp
 from curate.io.base import READERS, Shard
 from curate.io.detect import find_shards
 from curate.io.mirror import ShardMirror
+from curate.io.remote import io_map, is_url
 from curate.io.tables import ParquetTableWriter, table_schema
 from curate.models.encoders import Encoders, load_encoders
 from curate.models.preprocess import DecodedBatch, decode_batch
@@ -223,10 +224,12 @@ class ShardEmbedder:
         return len(ok)
 
 
-def finished(layout: RunLayout, shard: Shard, config: EmbedConfig) -> bool:
-    """A shard is done when its embeddings file exists and was made with the same --limit."""
+def finished(layout: RunLayout, shard: Shard, config: EmbedConfig, existing: set[str] | None = None) -> bool:
+    """A shard is done when its embeddings file exists and was made with the same --limit.
+
+    `existing` names the run's embeddings files from one listing, sparing a check per shard."""
     path = layout.embeddings(shard.shard_id)
-    if config.overwrite or not path.exists():
+    if config.overwrite or not (path.name in existing if existing is not None else path.exists()):
         return False
     info = read_embeddings_info(table_schema(path))
     check_same_encoders(info, config.encoders, path)
@@ -304,7 +307,9 @@ def run_embed(config: EmbedConfig, *, quiet: bool = False) -> EmbedSummary:
     layout = RunLayout(config.out)
     shards = find_shards(list(config.inputs), format=config.format)
     _remove_stale_tmp(layout)
-    todo = [s for s in shards if not finished(layout, s, config)]
+    existing = {p.name for p in layout.shard_files("embeddings")}
+    done = io_map(partial(finished, layout, config=config, existing=existing), shards, remote=is_url(layout.root))
+    todo = [s for s, finished_ in zip(shards, done) if not finished_]
     skipped = [ShardResult(s.shard_id, skipped=True) for s in shards if s not in todo]
     if skipped:
         log.info("%d of %d shards already embedded; skipping them", len(skipped), len(shards))

@@ -25,7 +25,7 @@ from curate.io.atomic import remove_stale_tmp
 from curate.io.base import Shard
 from curate.io.embeddings import embeddings_info, iter_batches, row_count, vectors
 from curate.io.mirror import ShardMirror
-from curate.io.remote import Location
+from curate.io.remote import Location, io_map, is_url
 from curate.io.tables import ParquetTableWriter, table_schema
 from curate.models.devices import resolve_device
 from curate.models.projection import Projection, load_projection
@@ -154,7 +154,9 @@ def run_score(config: ScoreConfig, *, quiet: bool = False) -> ScoreSummary:
     files = collect_embeddings(config, card, quiet=quiet)
     layout = RunLayout(config.out)
     remove_stale_tmp(layout.table_dir("scores"))
-    todo = [f for f in files if config.overwrite or not up_to_date(layout.scores(f.stem), f, card)]
+    remote = is_url(layout.root) or any(is_url(f) for f in files)
+    current = io_map(lambda f: not config.overwrite and up_to_date(layout.scores(f.stem), f, card), files, remote=remote)
+    todo = [f for f, current_ in zip(files, current) if not current_]
     results = [ShardScore(f.stem, skipped=True) for f in files if f not in todo]
     if results:
         log.info("%d of %d shards already scored by this projection; skipping them", len(results), len(files))
@@ -162,7 +164,7 @@ def run_score(config: ScoreConfig, *, quiet: bool = False) -> ScoreSummary:
     if todo:
         shards = [Shard(path=f, format="embeddings", shard_id=f.stem) for f in todo]
         job = ShardJob(shards, partial(ScoreWorker, config), label="score", unit="rows",
-                       total=sum(row_count(f) for f in todo), quiet=quiet)
+                       total=sum(io_map(row_count, todo, remote=remote)), quiet=quiet)
         outcome = make_executor(config.executor).run(job)
         remove_stale_tmp(layout.table_dir("scores"))  # what workers killed mid-shard left behind
         results, seconds = results + outcome.results, outcome.seconds

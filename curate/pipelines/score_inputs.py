@@ -13,7 +13,7 @@ from pathlib import Path
 
 from curate.errors import CurateError
 from curate.io.embeddings import embeddings_files, embeddings_info, vector_dims
-from curate.io.remote import Location
+from curate.io.remote import Location, io_map, is_url
 from curate.schemas.config import EmbedConfig, EncoderConfig, ScoreConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.projection import ProjectionCard
@@ -72,10 +72,10 @@ def shard_embeddings(paths: list[Location], config: ScoreConfig, card: Projectio
 
     layout = RunLayout(config.out)
     shards = find_shards(paths, format=config.format)
-    existing = [layout.embeddings(s.shard_id) for s in shards if layout.embeddings(s.shard_id).exists()]
-    for path in existing:
-        check_against_card(path, card, config.projection)
-    missing = [s for s in shards if not layout.embeddings(s.shard_id).exists()]
+    listed = {p.name for p in layout.shard_files("embeddings")}  # one listing, not a check per shard
+    existing = [layout.embeddings(s.shard_id) for s in shards if layout.embeddings(s.shard_id).name in listed]
+    io_map(lambda path: check_against_card(path, card, config.projection), existing, remote=is_url(config.out))
+    missing = [s for s in shards if layout.embeddings(s.shard_id).name not in listed]
     if missing:
         log.info("%d of %d shards have no embeddings yet; embedding them with the card's encoders", len(missing), len(shards))
         run_embed(EmbedConfig(
@@ -97,6 +97,6 @@ def collect_embeddings(config: ScoreConfig, card: ProjectionCard, *, quiet: bool
         seen = by_shard.setdefault(path.stem, path)
         if seen.resolve() != path.resolve():
             raise CurateError(f"Two inputs hold embeddings of shard '{path.stem}': {seen} and {path}; score them into separate runs.")
-    for path in by_shard.values():
-        check_against_card(path, card, config.projection)
-    return list(by_shard.values())
+    checked = list(by_shard.values())
+    io_map(lambda path: check_against_card(path, card, config.projection), checked, remote=any(map(is_url, checked)))
+    return checked

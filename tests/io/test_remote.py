@@ -160,3 +160,23 @@ def test_a_prefetched_shard_is_copied_once_in_the_background(memory_bucket, same
             assert copy.path.read_bytes() == same_scenes["webdataset"].read_bytes()
         mirror.prefetch(find_shards([same_scenes["webdataset"]])[0])  # a local shard: nothing to copy
     assert copies == [shard.path.url]
+
+
+def test_io_map_keeps_order_overlaps_remote_round_trips_and_raises_the_first_error():
+    import threading
+
+    from curate.io.remote import io_map
+
+    together = threading.Barrier(4, timeout=10)  # passes only if 4 calls wait at once
+
+    def round_trip(n: int) -> tuple[int, str]:
+        together.wait()
+        return n * n, threading.current_thread().name
+
+    remote = io_map(round_trip, list(range(8)), remote=True)
+    assert [r[0] for r in remote] == [n * n for n in range(8)]
+    assert all(r[1].startswith("curate-io") for r in remote)
+    here = io_map(lambda n: threading.current_thread().name, [1, 2], remote=False)
+    assert set(here) == {threading.current_thread().name}
+    with pytest.raises(ZeroDivisionError):
+        io_map(lambda n: 1 / n, [1, 0, 2], remote=True)
