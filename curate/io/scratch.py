@@ -8,6 +8,7 @@ removes the folders of processes that are no longer running.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -20,13 +21,19 @@ _swept = False
 def scratch_dir() -> Path:
     """This process's scratch folder, created on first use (after sweeping dead processes' ones)."""
     global _swept
-    root = Path(tempfile.gettempdir()) / SCRATCH_NAME
+    root = scratch_root()
+    mine = root / str(os.getpid())
     if not _swept:
         sweep_dead(root)
+        atexit.register(shutil.rmtree, mine, ignore_errors=True)  # a normal exit leaves nothing
         _swept = True
-    mine = root / str(os.getpid())
     mine.mkdir(parents=True, exist_ok=True)
     return mine
+
+
+def scratch_root() -> Path:
+    """The machine's scratch folder, holding one folder per process."""
+    return Path(tempfile.gettempdir()) / SCRATCH_NAME
 
 
 def sweep_dead(root: Path) -> int:

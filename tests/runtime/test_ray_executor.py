@@ -14,6 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import curate.pipelines.embed as embed_module
+from curate.io.remote import RemotePath
+from curate.io.scratch import scratch_root
 from curate.pipelines.embed import EmbedSummary, EmbedWorker, run_embed
 from curate.schemas.config import EmbedConfig, ExecutorConfig
 from curate.schemas.layout import RunLayout
@@ -91,38 +93,48 @@ def assert_same_counts(got: EmbedSummary, want: EmbedSummary) -> None:
     assert [(s.pairs, s.errors) for s in got.shards] == [(s.pairs, s.errors) for s in want.shards]
 
 
+def local_folder(out: Path | RemotePath) -> Path:
+    """The folder a local path or a `file://` URL names."""
+    return Path(out.path) if isinstance(out, RemotePath) else Path(out)
+
+
 class CrashOnceWorker(EmbedWorker):
     """The first shard any worker of the run meets kills its process after one written batch."""
 
     def run(self, shard, advance, upcoming=None):
-        marker = self.config.out.parent / f"{self.config.out.name}.crashed"
+        marker = local_folder(self.config.out).with_name("run.crashed")
         try:
             fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # exactly one crash, across processes
         except FileExistsError:
             return super().run(shard, advance, upcoming)
-        os.write(fd, shard.shard_id.encode())
+        os.write(fd, f"{shard.shard_id} {os.getpid()}".encode())
         os.close(fd)
         return super().run(shard, lambda n: os._exit(1), upcoming)  # dies mid-shard, its temporaries on disk
 
 
-@pytest.fixture(scope="module")
-def ray_run(inputs, tiny_encoders, tmp_path_factory) -> tuple[RunLayout, EmbedSummary, Path]:
-    """One Ray run on 2 workers, during which one worker is killed mid-shard (and restarted).
+@pytest.fixture(scope="module", params=["paths", "urls"])
+def ray_run(request, inputs, tiny_encoders, tmp_path_factory) -> tuple[RunLayout, EmbedSummary, Path, str]:
+    """One Ray run on 2 workers, during which one worker is killed mid-shard (and restarted):
+    from and to local paths, then from and to `file://` URLs (each worker copies and uploads).
 
     One run serves both tests below: starting Ray workers (each imports torch) is what costs.
     """
     out = tmp_path_factory.mktemp("ray") / "run"
-    config = ray_config(inputs, tiny_encoders, out, concurrency=2, max_retries=2)
+    urls = request.param == "urls"
+    config = ray_config(tuple(f"file://{p}" for p in inputs) if urls else inputs, tiny_encoders,
+                        f"file://{out}" if urls else out, concurrency=2, max_retries=2)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(embed_module, "EmbedWorker", CrashOnceWorker)  # what run_embed hands the executor
         summary = run_embed(config, quiet=True)
-    return RunLayout(out), summary, out.parent / "run.crashed"
+    return RunLayout(out), summary, out.parent / "run.crashed", request.param
 
 
 def test_ray_run_writes_the_same_files_as_a_local_run(ray_run, local_run, inputs, tiny_encoders):
-    (got, summary, _), (want, local_summary) = ray_run, local_run
-    assert_same_outputs(got, want)
+    (got, summary, _, kind), (want, local_summary) = ray_run, local_run
+    assert_same_outputs(got, want, same_sources=kind == "paths")
     assert_same_counts(summary, local_summary)
+    sources = {read_embeddings_info(pq.read_schema(p)).source for p in got.shard_files("embeddings")}
+    assert sources == {f"file://{p}" if kind == "urls" else str(p.resolve()) for p in inputs}
     assert local_summary.errors["decompression_bomb"] == 1 and local_summary.pairs == 4 * 8 + 1
     assert summary.timer.seconds["model"] > 0  # stage times travel back from the workers
     again = run_embed(ray_config(inputs, tiny_encoders, got.root), quiet=True)  # resume: all done already
@@ -130,8 +142,9 @@ def test_ray_run_writes_the_same_files_as_a_local_run(ray_run, local_run, inputs
 
 
 def test_a_worker_killed_mid_shard_is_restarted_and_nothing_is_lost_or_doubled(ray_run, local_run):
-    (got, summary, marker), (want, _) = ray_run, local_run
-    victim = marker.read_text()
+    (got, summary, marker, _), (want, _) = ray_run, local_run
+    victim, pid = marker.read_text().split()
+    assert not (scratch_root() / pid).exists()  # the dead worker's shard copy and staging were swept
     assert victim in {s.shard_id for s in summary.shards}  # the crash did happen, on this shard
     keys = [k for path in got.shard_files("embeddings") for k in pq.read_table(path).column("key").to_pylist()]
     keys += [k for path in got.shard_files("errors") for k in pq.read_table(path).column("key").to_pylist()]
@@ -140,18 +153,6 @@ def test_a_worker_killed_mid_shard_is_restarted_and_nothing_is_lost_or_doubled(r
     assert len(keys) == len(set(keys)) == summary.pairs + sum(summary.errors.values())
     assert sorted(keys) == sorted(want_keys)
     assert not [p for p in got.root.rglob(".*")]  # the dead attempt's temporaries are gone
-
-
-def test_ray_workers_read_and_write_urls_themselves(inputs, local_run, tiny_encoders, tmp_path):
-    """`file://` URLs in and out: each worker lists, copies and uploads through fsspec itself."""
-    want, local_summary = local_run
-    urls = tuple(f"file://{path}" for path in inputs)
-    summary = run_embed(ray_config(urls, tiny_encoders, f"file://{tmp_path}/run", concurrency=2), quiet=True)
-    got = RunLayout(tmp_path / "run")
-    assert_same_outputs(got, want, same_sources=False)
-    assert_same_counts(summary, local_summary)
-    sources = {read_embeddings_info(pq.read_schema(p)).source for p in got.shard_files("embeddings")}
-    assert sources == {f"file://{path}" for path in inputs}
 
 
 @pytest.fixture(scope="module")
