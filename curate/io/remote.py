@@ -175,8 +175,8 @@ def location(value: str | Path | RemotePath) -> Location:
 
 def io_map(fn: Callable[[T], R], items: Sequence[T], *, remote: bool) -> list[R]:
     """`[fn(x) for x in items]`, in order, run by `IO_THREADS` threads when each call waits on
-    an object store's round trips (a footer read, an existence check): resuming a run of 10,000
-    shards on a bucket then takes seconds, not the minutes of one round trip after another."""
+    an object store's round trips (a footer read, an existence check), so that resuming a run of
+    thousands of shards on a bucket overlaps those round trips instead of making them in turn."""
     if not remote or len(items) < 2:
         return [fn(item) for item in items]
     with ThreadPoolExecutor(min(IO_THREADS, len(items)), thread_name_prefix="curate-io") as pool:
