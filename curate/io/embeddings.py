@@ -33,17 +33,18 @@ def embeddings_files(run: Location) -> list[Location]:
     return files
 
 
-def embeddings_info(path: Location) -> EmbeddingsInfo:
-    """The encoder metadata of one embeddings file, or one line saying it is not one."""
+def embeddings_info(path: Location, schema: pa.Schema | None = None) -> EmbeddingsInfo:
+    """The encoder metadata of one embeddings file (from `schema` if already read), or one line
+    saying it is not one."""
     try:
-        return read_embeddings_info(table_schema(path))
+        return read_embeddings_info(schema if schema is not None else table_schema(path))
     except (KeyError, TypeError, ValueError, pa.ArrowInvalid, OSError) as exc:
         raise CurateError(f"{path} is not a curate embeddings file ({type(exc).__name__}).") from None
 
 
-def vector_dims(path: Location) -> tuple[int, int]:
-    """(image dim, text dim) as stored in the file's schema, whatever its metadata claims."""
-    schema = table_schema(path)
+def vector_dims(source: Location | pa.Schema) -> tuple[int, int]:
+    """(image dim, text dim) as stored in a file's schema, whatever its metadata claims."""
+    schema = source if isinstance(source, pa.Schema) else table_schema(source)
     return schema.field("image_emb").type.list_size, schema.field("text_emb").type.list_size
 
 

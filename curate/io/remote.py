@@ -137,11 +137,6 @@ class RemotePath:
     def read_bytes(self) -> bytes:
         return self.fs.cat_file(self.path)
 
-    def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
-        """Object stores have no folders: nothing to make (a local `file://` folder is made)."""
-        if _renames_atomically(self.fs):
-            self.fs.makedirs(self.path, exist_ok=True)
-
     def unlink(self, missing_ok: bool = False) -> None:
         if missing_ok and not self.fs.exists(self.path):
             return

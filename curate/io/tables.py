@@ -17,20 +17,23 @@ from curate.io.base import PublishOnSuccess
 from curate.io.remote import Location, RemotePath
 
 
-def table_schema(path: Location) -> pa.Schema:
-    """A Parquet file's schema from its footer alone, for a local file or one at a URL."""
+def table_footer(path: Location) -> pq.FileMetaData:
+    """A Parquet file's footer (schema with its metadata, row count), for a local file or one at
+    a URL: one read, so a caller needing both asks once."""
     if isinstance(path, RemotePath):
         with path.open("rb") as handle:
-            return pq.read_schema(handle)
-    return pq.read_schema(path)
+            return pq.read_metadata(handle)
+    return pq.read_metadata(path)
+
+
+def table_schema(path: Location) -> pa.Schema:
+    """A Parquet file's Arrow schema (with its key-value metadata) from its footer alone."""
+    return table_footer(path).schema.to_arrow_schema()
 
 
 def table_rows(path: Location) -> int:
-    """A Parquet file's row count from its footer alone, for a local file or one at a URL."""
-    if isinstance(path, RemotePath):
-        with path.open("rb") as handle:
-            return pq.read_metadata(handle).num_rows
-    return pq.read_metadata(path).num_rows
+    """A Parquet file's row count from its footer alone."""
+    return table_footer(path).num_rows
 
 
 class ParquetTableWriter(PublishOnSuccess):

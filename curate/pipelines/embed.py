@@ -224,12 +224,12 @@ class ShardEmbedder:
         return len(ok)
 
 
-def finished(layout: RunLayout, shard: Shard, config: EmbedConfig, existing: set[str] | None = None) -> bool:
+def finished(layout: RunLayout, shard: Shard, config: EmbedConfig, existing: set[str]) -> bool:
     """A shard is done when its embeddings file exists and was made with the same --limit.
 
     `existing` names the run's embeddings files from one listing, sparing a check per shard."""
     path = layout.embeddings(shard.shard_id)
-    if config.overwrite or not (path.name in existing if existing is not None else path.exists()):
+    if config.overwrite or path.name not in existing:
         return False
     info = read_embeddings_info(table_schema(path))
     check_same_encoders(info, config.encoders, path)

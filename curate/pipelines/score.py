@@ -26,7 +26,7 @@ from curate.io.base import Shard
 from curate.io.embeddings import embeddings_info, iter_batches, row_count, vectors
 from curate.io.mirror import ShardMirror
 from curate.io.remote import Location, io_map, is_url
-from curate.io.tables import ParquetTableWriter, table_schema
+from curate.io.tables import ParquetTableWriter, table_footer
 from curate.models.devices import resolve_device
 from curate.models.projection import Projection, load_projection
 from curate.pipelines.score_inputs import collect_embeddings
@@ -80,10 +80,11 @@ def up_to_date(scores: Location, embeddings: Location, card: ProjectionCard) -> 
     if not scores.exists():
         return False
     try:
-        info = read_scores_info(table_schema(scores))
+        footer = table_footer(scores)
+        info = read_scores_info(footer.schema.to_arrow_schema())
     except (KeyError, TypeError, ValueError, pa.ArrowInvalid, OSError):
         return False
-    return info.projection == card.fingerprint and row_count(scores) == row_count(embeddings)
+    return info.projection == card.fingerprint and footer.num_rows == row_count(embeddings)
 
 
 def scores_info_for(embeddings: Path, config: ScoreConfig, card: ProjectionCard) -> ScoresInfo:

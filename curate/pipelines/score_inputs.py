@@ -14,6 +14,7 @@ from pathlib import Path
 from curate.errors import CurateError
 from curate.io.embeddings import embeddings_files, embeddings_info, vector_dims
 from curate.io.remote import Location, io_map, is_url
+from curate.io.tables import table_schema
 from curate.schemas.config import EmbedConfig, EncoderConfig, ScoreConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.projection import ProjectionCard
@@ -50,13 +51,14 @@ def encoder_difference(got: EncoderInfo, want: EncoderInfo) -> str:
 
 def check_against_card(path: Location, card: ProjectionCard, projection: Path) -> None:
     """Refuse vectors of other dimensions or other encoders than the card names."""
-    dims, expected = vector_dims(path), (card.image_encoder.dim, card.text_encoder.dim)
+    schema = table_schema(path)  # one footer read (a round trip, for a file at a URL)
+    dims, expected = vector_dims(schema), (card.image_encoder.dim, card.text_encoder.dim)
     if dims != expected:
         raise CurateError(
             f"{path} holds {dims[0]}-d image and {dims[1]}-d text vectors, but the projection {projection} "
             f"expects {expected[0]}-d and {expected[1]}-d."
         )
-    info = embeddings_info(path)
+    info = embeddings_info(path, schema)
     for side, got, want in (("image", info.image_encoder, card.image_encoder), ("text", info.text_encoder, card.text_encoder)):
         if got.signature() != want.signature():
             raise CurateError(
@@ -86,10 +88,14 @@ def shard_embeddings(paths: list[Location], config: ScoreConfig, card: Projectio
 
 
 def collect_embeddings(config: ScoreConfig, card: ProjectionCard, *, quiet: bool) -> list[Location]:
-    """Every embeddings file the inputs name, checked against the card; one file per shard id."""
+    """Every embeddings file the inputs name, checked against the card; one file per shard id.
+
+    Run directories' files are checked here, before any embedding; shard inputs' existing files
+    are checked by `shard_embeddings`, and the ones it makes use the card's encoders."""
     runs = [p for p in config.inputs if is_run_dir(p)]
     shards = [p for p in config.inputs if not is_run_dir(p)]
     files = [f for run in runs for f in embeddings_files(run)]
+    io_map(lambda path: check_against_card(path, card, config.projection), files, remote=any(map(is_url, files)))
     if shards:
         files += shard_embeddings(shards, config, card, quiet=quiet)
     by_shard: dict[str, Location] = {}
@@ -97,6 +103,4 @@ def collect_embeddings(config: ScoreConfig, card: ProjectionCard, *, quiet: bool
         seen = by_shard.setdefault(path.stem, path)
         if seen.resolve() != path.resolve():
             raise CurateError(f"Two inputs hold embeddings of shard '{path.stem}': {seen} and {path}; score them into separate runs.")
-    checked = list(by_shard.values())
-    io_map(lambda path: check_against_card(path, card, config.projection), checked, remote=any(map(is_url, checked)))
-    return checked
+    return list(by_shard.values())
