@@ -8,7 +8,7 @@ exactly the path users take (`from_pretrained` on a directory).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 RESNET50_PREPROCESSOR = {
     "crop_pct": 0.875,
@@ -40,14 +40,13 @@ def build_resnet(out_dir: Path, *, tiny: bool = False, seed: int = 0, crop: int 
 def build_bert(out_dir: Path, *, words: Iterable[str], hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
     """Save a small randomly initialised BERT with a word-level vocabulary of `words`."""
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     vocab = SPECIAL_TOKENS + sorted({w.lower() for w in words} - set(SPECIAL_TOKENS))
     vocab += [c for c in "abcdefghijklmnopqrstuvwxyz0123456789" if c not in vocab]
-    (out_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(out_dir / "vocab.txt"), do_lower_case=True).save_pretrained(out_dir)
+    bert_word_tokenizer(vocab).save_pretrained(out_dir)
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,
@@ -55,6 +54,30 @@ def build_bert(out_dir: Path, *, words: Iterable[str], hidden: int = 32, layers:
     )
     BertModel(config).save_pretrained(out_dir)
     return out_dir
+
+
+def bert_word_tokenizer(vocab: list[str]) -> Any:
+    """A BERT tokenizer over exactly `vocab`, built as a `tokenizers` object.
+
+    Why not `BertTokenizerFast(vocab_file=...)`: recent `transformers` ignore that argument
+    and save a tokenizer of the five special tokens alone, which maps every word to [UNK].
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import BertTokenizerFast
+
+    ids = {token: i for i, token in enumerate(vocab)}
+    core = Tokenizer(models.WordPiece(ids, unk_token="[UNK]"))
+    core.normalizer = normalizers.BertNormalizer(lowercase=True)
+    core.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    core.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])],
+    )
+    core.decoder = decoders.WordPiece(prefix="##")
+    return BertTokenizerFast(
+        tokenizer_object=core, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
+        cls_token="[CLS]", mask_token="[MASK]", do_lower_case=True,
+    )
 
 
 def packaged_minilm() -> Path | None:
