@@ -23,14 +23,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curate.io.base import READERS, Shard  # noqa: E402
+from curate.io.formats.base import READERS, Shard  # noqa: E402
 from curate.io.spill import PairVectors  # noqa: E402
 from curate.models.builders import RESNET50_PREPROCESSOR, packaged_minilm  # noqa: E402
 from curate.models.projection import build_projection  # noqa: E402
 from curate.pipelines.train import fit  # noqa: E402
-from curate.sample.duplicates import DuplicateTruth, inject_copies, write_scenes_with_duplicates  # noqa: E402
-from curate.sample.vectors import thumbnail_vectors  # noqa: E402
 from curate.schemas.config import TrainConfig  # noqa: E402
+from curate.synthetic.duplicates import (  # noqa: E402
+    DuplicateTruth,
+    inject_copies,
+    write_scenes_with_duplicates,
+)
+from curate.synthetic.vectors import thumbnail_vectors  # noqa: E402
 
 COCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco300"
 THRESHOLDS = (0.9, 0.95, 0.97, 0.99)

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from curate.io.base import WRITERS
-from curate.sample.scenes import render_scene
+from curate.io.formats.base import WRITERS
 from curate.schemas.sample import Sample
+from curate.synthetic.scenes import render_scene
 
 CHILD = """
 import json, resource, sys, time
@@ -69,7 +69,7 @@ def bare_forward(image_model: str, text_model: str, shards: Path, *, batch: int)
     """A timer of the two towers alone on inputs decoded and read beforehand (pairs/s)."""
     import torch
 
-    from curate.io.detect import find_shards, reader_for
+    from curate.io.formats.detect import find_shards, reader_for
     from curate.models.image_encoder import ImageEncoder
     from curate.models.preprocess import decode_batch
     from curate.models.text_encoder import TextEncoder

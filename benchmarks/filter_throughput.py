@@ -25,10 +25,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.pipelines.filter import run_filter
-from curate.sample.scenes import render_scene
 from curate.schemas.config import FilterConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.tables import ScoresInfo, scores_schema
+from curate.synthetic.scenes import render_scene
 
 DISTINCT_IMAGES = 256
 META = pa.schema([("width", pa.int64()), ("height", pa.int64())])

@@ -45,7 +45,11 @@ def _measured(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
 
 
 def write_data(root: Path, rows: int, spread: float) -> dict[str, Any]:
-    from curate.sample.vectors import synthetic_encoders, synthetic_projection, write_synthetic_run
+    from curate.synthetic.vectors import (
+        synthetic_encoders,
+        synthetic_projection,
+        write_synthetic_run,
+    )
 
     start = time.perf_counter()
     write_synthetic_run(root / "run", rows=rows, dim=DIM, shards=max(1, rows // SHARD_ROWS), clusters=CLUSTERS,
@@ -67,7 +71,7 @@ def build(root: Path, kind: str) -> dict[str, Any]:
 def query_speed(root: Path, spread: float) -> dict[str, Any]:
     """Queries/s of the image index: single queries (latency-bound) and batches of 1000."""
     from curate.index.store import BuiltIndex
-    from curate.sample.vectors import clustered_vectors
+    from curate.synthetic.vectors import clustered_vectors
 
     built = BuiltIndex.open(root / "run")
     index, _ = built.load("image", device="cpu")

@@ -37,7 +37,7 @@ def decode_rate(shards: Path, image_model: str) -> float:
     """Images/s that one core decodes and preprocesses: sizes the CPUs a GPU worker needs."""
     import torch
 
-    from curate.io.detect import find_shards, reader_for
+    from curate.io.formats.detect import find_shards, reader_for
     from curate.models.image_encoder import ImageEncoder
     from curate.models.preprocess import decode_batch
 

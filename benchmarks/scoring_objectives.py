@@ -26,8 +26,8 @@ from curate.io.embeddings import read_pairs
 from curate.models.builders import RESNET50_PREPROCESSOR, packaged_minilm
 from curate.models.projection import load_projection
 from curate.pipelines.train_data import is_validation
-from curate.sample.scenes import render_scene
-from curate.sample.shards import write_scenes
+from curate.synthetic.scenes import render_scene
+from curate.synthetic.shards import write_scenes
 
 LOSSES = ("contrastive", "cosine")
 THRESHOLDS = (0.2, 0.3, 0.5, 0.8)

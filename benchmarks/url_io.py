@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from curate.io.location import RemotePath, location, upload
 from curate.io.mirror import ShardMirror
-from curate.io.remote import RemotePath, location, upload
 from curate.pipelines.embed import run_embed
 from curate.schemas.config import EmbedConfig, EncoderConfig
 
@@ -44,7 +44,7 @@ def embed_rate(inputs: str, out: str, encoders: EncoderConfig) -> float:
 
 def copy_rates(shard: Path, scratch: Path) -> tuple[float, float]:
     """MB/s of a shard's copy to scratch (what a worker does first) and of an output's upload."""
-    from curate.io.base import Shard
+    from curate.io.formats.base import Shard
 
     megabytes = shard.stat().st_size / 1e6
     with ShardMirror() as mirror:

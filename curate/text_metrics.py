@@ -1,4 +1,5 @@
-"""Text-generation metrics: BLEU, METEOR (exact-match variant) and embedding cosine.
+"""Text-generation metrics: BLEU, METEOR (exact-match variant), embedding cosine, and the
+prompt-side figures (best-of-references METEOR, distinct-n, subject faithfulness).
 
 Written here rather than pulled from `sacrebleu`/`nltk`: NLTK's METEOR needs the WordNet
 corpus, which offline machines cannot download, and the whole module is a few dozen lines
@@ -13,6 +14,7 @@ of pure Python that any prompt-writing model (captioner, prompt LMs) can share.
   fragmentation penalty 0.5 * (chunks / matches)^3, NLTK's default parameters. Scores are
   therefore at most NLTK's, equal when no stem or synonym would have matched.
 * Cosine is the mean row-wise cosine of two embedding matrices (any text encoder).
+* Words for distinct-n and faithfulness are lower-cased alphanumeric runs, punctuation dropped.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 BLEU_ORDER = 4
 METEOR_ALPHA, METEOR_BETA, METEOR_GAMMA = 0.9, 3.0, 0.5
 
@@ -139,3 +142,40 @@ def rowwise_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1)
     dots = np.einsum("nd,nd->n", a64, b64)
     return np.where(norms > 0, dots / np.maximum(norms, 1e-12), 0.0).astype(np.float32)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens, punctuation dropped."""
+    return WORD.findall(text.lower())
+
+
+def best_meteor(hypothesis: str, references: Iterable[str]) -> float:
+    """Against several references, the best match counts (as NLTK does)."""
+    return max((meteor(hypothesis, r) for r in references), default=0.0)
+
+
+def distinct_n(texts: Iterable[str], n: int) -> float:
+    """Unique n-grams over all n-grams across the generations: 1.0 means no repetition at all."""
+    total, unique = 0, set()
+    for text in texts:
+        tokens = words(text)
+        grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+        total += len(grams)
+        unique.update(grams)
+    return len(unique) / total if total else 0.0
+
+
+def contains_phrase(text: str, phrase: str) -> bool:
+    """Whole-word, case-insensitive containment of a (multi-word) phrase."""
+    target = words(phrase)
+    tokens = words(text)
+    if not target:
+        return False
+    return any(tokens[i:i + len(target)] == target for i in range(len(tokens) - len(target) + 1))
+
+
+def faithfulness(texts: Sequence[str], subjects: Sequence[str]) -> float:
+    """Share of generations that contain the subject they were asked about."""
+    if not texts:
+        return 0.0
+    return sum(contains_phrase(t, s) for t, s in zip(texts, subjects)) / len(texts)

@@ -14,8 +14,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from curate.models.builders import build_gpt2, build_shallow_resnet
-from curate.sample.caption_scenes import caption_words, single_object_scenes, write_subset
+from curate.captioner.builders import build_gpt2, build_shallow_resnet
+from curate.synthetic.caption_scenes import (
+    caption_words,
+    single_object_scenes,
+    write_subset,
+)
 
 
 def main() -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.models.prompt_builders import build_gpt2, build_t5
-from curate.sample.prompts import corpus_words, synthetic_prompts
+from curate.prompt_lms.builders import build_gpt2, build_t5
 from curate.schemas.config import PromptTags, UpsampleTrainConfig
+from curate.synthetic.prompt_corpus import corpus_words, synthetic_prompts
 
 
 def main() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import curate.io  # noqa: F401  (fills the format registries)
-from curate.sample.shards import write_same_scenes, write_sample_shards
+import curate.io.formats  # noqa: F401  (fills the format registries)
+from curate.synthetic.shards import write_same_scenes, write_sample_shards
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ import zipfile
 from pathlib import Path
 from typing import Iterable
 
-from curate.io.base import Shard
-from curate.io.detect import reader_for
+from curate.io.formats.base import Shard
+from curate.io.formats.detect import reader_for
 from curate.schemas.sample import Record, Sample, SampleError
-from curate.sample.scenes import render_scene
+from curate.synthetic.scenes import render_scene
 
 
 def image_bytes(index: int = 0, *, image_format: str = "PNG") -> bytes:
@@ -68,7 +68,7 @@ def truncate(path: Path, keep: int) -> Path:
 
 def read_all(path: Path, fmt: str, shard_id: str | None = None) -> list[Record]:
     """Every record a reader yields for `path` read as `fmt`."""
-    from curate.io.base import READERS
+    from curate.io.formats.base import READERS
 
     shard_id = shard_id or READERS[fmt].shard_id_for(path)
     return list(reader_for(Shard(path=path, format=fmt, shard_id=shard_id)))

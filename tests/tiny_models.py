@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from curate.models.builders import build_bert, build_resnet
-from curate.sample.caption_scenes import caption_words
+from curate.synthetic.caption_scenes import caption_words
 
 EXTRA_WORDS = "picture photo shape".split()
 

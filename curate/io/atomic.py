@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from curate.io.remote import Location, RemotePath, upload
+from curate.io.location import Location, RemotePath, upload
 from curate.io.scratch import scratch_dir
 
 TMP_SUFFIX = ".tmp"

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
-from curate.io.remote import Location, location
+from curate.io.location import Location, location
 from curate.io.tables import table_rows, table_schema
 from curate.schemas.layout import RunLayout
 from curate.schemas.tables import EmbeddingsInfo, read_embeddings_info

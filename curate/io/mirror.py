@@ -21,8 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
-from curate.io.base import READERS, Shard
-from curate.io.remote import Location, RemotePath, download
+from curate.io.formats.base import READERS, Shard
+from curate.io.location import Location, RemotePath, download
 from curate.io.scratch import scratch_dir
 
 

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.io.atomic import publish, staging_path
-from curate.io.base import PublishOnSuccess
-from curate.io.remote import Location, RemotePath
+from curate.io.formats.base import PublishOnSuccess
+from curate.io.location import Location, RemotePath
 
 
 def table_footer(path: Location) -> pq.FileMetaData:

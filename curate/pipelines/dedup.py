@@ -30,7 +30,12 @@ from curate.io.tables import ParquetTableWriter
 from curate.models.projection import Projection
 from curate.runtime.timing import StageTimer
 from curate.schemas.config import DedupConfig
-from curate.schemas.index import DEDUP_FILE, DEDUP_SCHEMA, DEDUP_SUMMARY_FILE, DedupSummary
+from curate.schemas.index import (
+    DEDUP_FILE,
+    DEDUP_SCHEMA,
+    DEDUP_SUMMARY_FILE,
+    DedupSummary,
+)
 from curate.schemas.layout import RunLayout
 from curate.versions import library_versions
 

@@ -24,10 +24,10 @@ import numpy as np
 import pyarrow as pa
 
 from curate.io.atomic import remove_stale_tmp
-from curate.io.base import READERS, Shard
-from curate.io.detect import find_shards
+from curate.io.formats.base import READERS, Shard
+from curate.io.formats.detect import find_shards
+from curate.io.location import io_map, is_url
 from curate.io.mirror import ShardMirror
-from curate.io.remote import io_map, is_url
 from curate.io.tables import ParquetTableWriter, table_schema
 from curate.models.encoders import Encoders, load_encoders
 from curate.models.preprocess import DecodedBatch, decode_batch
@@ -38,7 +38,12 @@ from curate.runtime.timing import StageTimer
 from curate.schemas.config import EmbedConfig, EncoderConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.sample import ErrorKind, Record, Sample, SampleError, Stage
-from curate.schemas.tables import ERRORS_SCHEMA, EmbeddingsInfo, embeddings_schema, read_embeddings_info
+from curate.schemas.tables import (
+    ERRORS_SCHEMA,
+    EmbeddingsInfo,
+    embeddings_schema,
+    read_embeddings_info,
+)
 from curate.versions import library_versions
 
 log = logging.getLogger("curate")

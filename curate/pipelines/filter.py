@@ -21,17 +21,34 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
-from curate.io import READERS, WRITERS, Shard, ShardReader, lookup
+from curate.io.formats import READERS, WRITERS, Shard, ShardReader, lookup
+from curate.io.location import location
 from curate.io.mirror import ShardMirror
-from curate.io.remote import location
 from curate.io.safety import SHARD_ERRORS
 from curate.schemas.config import FilterConfig
 from curate.schemas.layout import RunLayout
-from curate.schemas.manifest import DROP_REASONS, KEPT, FilterCounts, ScoresInput, SubsetManifest
+from curate.schemas.manifest import (
+    DROP_REASONS,
+    KEPT,
+    FilterCounts,
+    ScoresInput,
+    SubsetManifest,
+)
 from curate.schemas.sample import Sample
 from curate.schemas.tables import ScoresInfo, read_scores_info
-from curate.subsets.output import ShardRoller, finish_subset_dir, plan_fingerprint, prepare_subset_dir
-from curate.subsets.selection import ScoresDatabase, Selection, build_selection, kept_keys, outcomes_by_file
+from curate.subsets.output import (
+    ShardRoller,
+    finish_subset_dir,
+    plan_fingerprint,
+    prepare_subset_dir,
+)
+from curate.subsets.selection import (
+    ScoresDatabase,
+    Selection,
+    build_selection,
+    kept_keys,
+    outcomes_by_file,
+)
 from curate.versions import library_versions
 
 log = logging.getLogger("curate")

@@ -34,7 +34,16 @@ from curate.models.projection import Projection, load_projection
 from curate.pipelines.train_data import common_encoders
 from curate.runtime.timing import StageTimer
 from curate.schemas.config import IndexConfig
-from curate.schemas.index import IDS_FILE, IDS_SCHEMA, INDEX_CARD_FILE, RECALL_K, SIDES, IndexCard, SideIndex, index_file
+from curate.schemas.index import (
+    IDS_FILE,
+    IDS_SCHEMA,
+    INDEX_CARD_FILE,
+    RECALL_K,
+    SIDES,
+    IndexCard,
+    SideIndex,
+    index_file,
+)
 from curate.schemas.layout import RunLayout
 from curate.schemas.projection import ProjectionCard
 from curate.units import format_size

@@ -18,10 +18,10 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-import curate.io  # noqa: F401  (fills the reader registry the thumbnails use)
+import curate.io.formats  # noqa: F401  (fills the reader registry the thumbnails use)
 from curate.errors import CurateError
 from curate.io.atomic import atomic_path
-from curate.query import RunDatabase
+from curate.io.run_database import RunDatabase
 from curate.report import figures
 from curate.report.embedding_map import EmbeddingMap, embedding_map
 from curate.report.html import ReportData, render_html

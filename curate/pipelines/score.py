@@ -22,10 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.io.atomic import remove_stale_tmp
-from curate.io.base import Shard
 from curate.io.embeddings import embeddings_info, iter_batches, row_count, vectors
+from curate.io.formats.base import Shard
+from curate.io.location import Location, io_map, is_url
 from curate.io.mirror import ShardMirror
-from curate.io.remote import Location, io_map, is_url
 from curate.io.tables import ParquetTableWriter, table_footer
 from curate.models.devices import resolve_device
 from curate.models.projection import Projection, load_projection

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from curate.errors import CurateError
 from curate.io.embeddings import embeddings_files, embeddings_info, vector_dims
-from curate.io.remote import Location, io_map, is_url
+from curate.io.location import Location, io_map, is_url
 from curate.io.tables import table_schema
 from curate.schemas.config import EmbedConfig, EncoderConfig, ScoreConfig
 from curate.schemas.layout import RunLayout
@@ -69,7 +69,7 @@ def check_against_card(path: Location, card: ProjectionCard, projection: Path) -
 
 def shard_embeddings(paths: list[Location], config: ScoreConfig, card: ProjectionCard, *, quiet: bool) -> list[Location]:
     """The embeddings files of shard inputs, embedding (into `config.out`) only those that lack one."""
-    from curate.io.detect import find_shards
+    from curate.io.formats.detect import find_shards
     from curate.pipelines.embed import run_embed
 
     layout = RunLayout(config.out)

@@ -20,8 +20,8 @@ import pyarrow as pa
 
 from curate.errors import CurateError
 from curate.io.atomic import atomic_path
-from curate.io.base import lookup
-from curate.query import QueryStream, RunDatabase
+from curate.io.formats.base import lookup
+from curate.io.run_database import QueryStream, RunDatabase
 from curate.schemas.config import SqlConfig
 
 MAX_CELL_CHARS = 120

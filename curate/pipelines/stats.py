@@ -11,11 +11,16 @@ import logging
 
 import pyarrow.parquet as pq
 
-from curate.query import RunDatabase
+from curate.io.run_database import RunDatabase
 from curate.report.stats import histogram
 from curate.schemas.config import StatsConfig
 from curate.schemas.layout import RunLayout
-from curate.schemas.stats import HistogramBin, SimilarityStats, ThresholdCount, quantile_name
+from curate.schemas.stats import (
+    HistogramBin,
+    SimilarityStats,
+    ThresholdCount,
+    quantile_name,
+)
 from curate.schemas.tables import read_scores_info
 
 log = logging.getLogger("curate")

@@ -25,9 +25,14 @@ import torch
 from curate.io.atomic import remove_stale_tmp
 from curate.io.embeddings import embeddings_files
 from curate.io.spill import PairVectors
-from curate.metrics import alignment_metrics
+from curate.models.alignment_metrics import alignment_metrics
 from curate.models.devices import resolve_device
-from curate.models.projection import Projection, build_projection, save_card, save_weights
+from curate.models.projection import (
+    Projection,
+    build_projection,
+    save_card,
+    save_weights,
+)
 from curate.pipelines.train_data import TrainingSplit, common_encoders, split_embeddings
 from curate.schemas.config import TrainConfig
 from curate.schemas.projection import ProjectionCard, ValidationMetrics

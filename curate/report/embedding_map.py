@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
-from curate.query import RunDatabase
+from curate.io.run_database import RunDatabase
 
 log = logging.getLogger("curate")
 

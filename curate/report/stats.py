@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from curate.query import RunDatabase
+from curate.io.run_database import RunDatabase
 
 FINE_BINS = 600  # the sweep curve's resolution; the histogram groups them by HIST_GROUP
 HIST_GROUP = 12  # 600 / 12 = 50 bars

@@ -15,11 +15,16 @@ from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 
-from curate.io.base import READERS, Shard
+from curate.io.formats.base import READERS, Shard
+from curate.io.location import Location, location
 from curate.io.mirror import ShardMirror
-from curate.io.remote import Location, location
-from curate.models.preprocess import DEFAULT_MAX_PIXELS, ImageDecodeError, _load_rgb, _open_checked
-from curate.query import RunDatabase
+from curate.io.run_database import RunDatabase
+from curate.models.preprocess import (
+    DEFAULT_MAX_PIXELS,
+    ImageDecodeError,
+    _load_rgb,
+    _open_checked,
+)
 from curate.schemas.layout import RunLayout
 from curate.schemas.sample import Sample
 from curate.schemas.tables import read_scores_info

@@ -39,6 +39,6 @@ EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor, "ray": RayExecut
 
 def make_executor(config: ExecutorConfig) -> Executor:
     """The executor `config.name` names, or a one-line refusal listing the known ones."""
-    from curate.io.base import lookup
+    from curate.io.formats.base import lookup
 
     return lookup(EXECUTORS, config.name, "executor")(config)

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from curate.io.base import Shard
+from curate.io.formats.base import Shard
 from curate.schemas.config import ExecutorConfig
 
 

@@ -24,8 +24,14 @@ from collections import deque
 from typing import Any, Callable
 
 from curate.errors import CurateError
-from curate.io.base import Shard
-from curate.runtime.jobs import Executor, JobOutcome, ShardJob, ShardWorker, ignore_progress
+from curate.io.formats.base import Shard
+from curate.runtime.jobs import (
+    Executor,
+    JobOutcome,
+    ShardJob,
+    ShardWorker,
+    ignore_progress,
+)
 from curate.schemas.config import ExecutorConfig
 
 log = logging.getLogger("curate")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.io.remote import Location, check_backend, location, refuse_urls
+from curate.io.location import Location, check_backend, location, refuse_urls
 from curate.models.preprocess import DEFAULT_MAX_PIXELS
 from curate.runtime.pool import default_workers
 
@@ -295,7 +295,7 @@ class PromptsPrepareConfig:
 
     inputs: tuple[Path, ...] = ()
     out: Path = Path("data/prompts")
-    blocklist: Path | None = None  # None: the list shipped in curate/prompts/blocklist.txt
+    blocklist: Path | None = None  # None: the list shipped in curate/prompt_lms/blocklist.txt
     tags: PromptTags = field(default_factory=PromptTags)
     validation_fraction: float = 0.05
     test_fraction: float = 0.05

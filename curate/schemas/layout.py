@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Union
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from curate.io.remote import RemotePath
+    from curate.io.location import RemotePath
 
     Location = Union[Path, RemotePath]
 

@@ -22,8 +22,8 @@ import pyarrow as pa
 
 from curate.errors import CurateError
 from curate.io.atomic import remove_stale_tmp, write_json_atomic
-from curate.io.base import WRITERS, PublishOnSuccess, ShardWriter
-from curate.io.imagefolder import CAPTIONS_FILE
+from curate.io.formats.base import WRITERS, PublishOnSuccess, ShardWriter
+from curate.io.formats.imagefolder import CAPTIONS_FILE
 from curate.schemas.manifest import MANIFEST_FILE, OutputShard
 from curate.schemas.sample import Sample
 

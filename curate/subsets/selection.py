@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from curate.errors import CurateError
-from curate.query import one_line, sql_literal
+from curate.io.run_database import one_line, sql_literal
 from curate.schemas.config import FilterConfig
 from curate.schemas.manifest import KEPT
 

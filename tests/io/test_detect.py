@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.errors import CurateError
-from curate.io.detect import detect_format, find_shards, reader_for
-from curate.sample.shards import write_sample_shards
+from curate.io.formats.detect import detect_format, find_shards, reader_for
+from curate.synthetic.shards import write_sample_shards
 from tests.fixtures import samples, wds_members, write_tar
 
 

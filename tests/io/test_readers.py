@@ -9,15 +9,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate.io.base import Shard
-from curate.io.detect import find_shards, reader_for
-from curate.io.diffusiondb import DiffusionDBReader
-from curate.io.parquet import ParquetReader
-from curate.io.webdataset import WebDatasetWriter
-from curate.sample.scenes import render_scene
-from curate.sample.shards import PLANS, member_name, write_scenes
+from curate.io.formats.base import Shard
+from curate.io.formats.detect import find_shards, reader_for
+from curate.io.formats.diffusiondb import DiffusionDBReader
+from curate.io.formats.parquet import ParquetReader
+from curate.io.formats.webdataset import WebDatasetWriter
 from curate.schemas.sample import ErrorKind, Sample
-from tests.fixtures import error_kinds, errors, image_bytes, read_all, samples, write_tar, write_zip
+from curate.synthetic.scenes import render_scene
+from curate.synthetic.shards import PLANS, member_name, write_scenes
+from tests.fixtures import (
+    error_kinds,
+    errors,
+    image_bytes,
+    read_all,
+    samples,
+    write_tar,
+    write_zip,
+)
 
 FORMATS = sorted(PLANS)
 # Formats whose member keeps the image's extension (the member is a file name).
@@ -123,7 +131,7 @@ def test_diffusiondb_meta_joins_metadata_parquet(sample_shards: list[Path]) -> N
 def test_diffusiondb_metadata_filter_reads_only_the_part(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import curate.io.diffusiondb as ddb
+    import curate.io.formats.diffusiondb as ddb
 
     scenes = [render_scene(i, size=32) for i in range(3)]
     write_scenes(tmp_path / "part-000001.zip", "diffusiondb", scenes[:2])
@@ -308,7 +316,7 @@ def test_parquet_reader_streams_batches_without_reading_whole_file(
 
 
 def test_parquet_writer_extra_columns_and_types(tmp_path: Path) -> None:
-    from curate.io.parquet import ParquetWriter
+    from curate.io.formats.parquet import ParquetWriter
 
     extra_schema = pa.schema([("similarity", pa.float32())])
     with ParquetWriter(tmp_path / "o.parquet", extra_schema=extra_schema, batch_rows=2) as writer:
@@ -371,7 +379,7 @@ def test_reserved_column_names_never_become_meta(tmp_path: Path) -> None:
 def test_image_folder_writer_leaves_a_sweepable_temporary(tmp_path: Path) -> None:
     """A killed image-folder write leaves a temporary folder that the stale sweep removes."""
     from curate.io.atomic import remove_stale_tmp
-    from curate.io.imagefolder import ImageFolderWriter
+    from curate.io.formats.imagefolder import ImageFolderWriter
 
     writer = ImageFolderWriter(tmp_path / "out")
     writer.write(Sample("s/a", image_bytes(0), "t"))  # then the process "dies": no close

@@ -12,9 +12,9 @@ import pytest
 
 from curate.errors import CurateError
 from curate.io.atomic import write_json_atomic
-from curate.io.detect import find_shards
+from curate.io.formats.detect import find_shards
+from curate.io.location import RemotePath, expand, location, unfold
 from curate.io.mirror import ShardMirror
-from curate.io.remote import RemotePath, expand, location, unfold
 from curate.schemas.config import FilterConfig, ScoreConfig, StatsConfig
 
 
@@ -165,7 +165,7 @@ def test_a_prefetched_shard_is_copied_once_in_the_background(memory_bucket, same
 def test_io_map_keeps_order_overlaps_remote_round_trips_and_raises_the_first_error():
     import threading
 
-    from curate.io.remote import io_map
+    from curate.io.location import io_map
 
     together = threading.Barrier(4, timeout=10)  # passes only if 4 calls wait at once
 

@@ -13,9 +13,9 @@ import pytest
 
 import curate.io.safety as safety
 from curate.io.safety import guard_records, unsafe_reason
-from curate.sample.shards import PLANS, write_scenes
-from curate.sample.scenes import render_scene
 from curate.schemas.sample import ErrorKind, Sample, SampleError, Stage
+from curate.synthetic.scenes import render_scene
+from curate.synthetic.shards import PLANS, write_scenes
 from tests.fixtures import (
     add_tar_link,
     error_kinds,
@@ -283,7 +283,7 @@ def test_guard_refuses_unsafe_member_in_any_key() -> None:
 def test_writers_refuse_unsafe_members(tmp_path: Path) -> None:
     scene = render_scene(0, size=32)
     for fmt in sorted(PLANS):
-        from curate.io.base import WRITERS
+        from curate.io.formats.base import WRITERS
 
         with pytest.raises(ValueError, match="climbs out"):
             with WRITERS[fmt](tmp_path / PLANS[fmt].path.format(n=3)) as writer:

@@ -7,12 +7,15 @@ from pathlib import Path
 import pytest
 
 from curate.schemas.config import EncoderConfig
-from tests.tiny_models import tiny_image_model, tiny_text_model
-from tests.pipelines.scored_runs import scored_run  # noqa: F401  (a scored run for report and sql tests)
-from tests.pipelines.scene_runs import projections, scene_run, scored_scene_run  # noqa: F401  (train/score/stats)
 from tests.pipelines.index_runs import (  # noqa: F401  (index, search, dedup)
-    duplicate_photos, duplicate_scenes, scene_index, synthetic_run,
+    duplicate_photos,
+    duplicate_scenes,
+    scene_index,
+    synthetic_run,
 )
+from tests.pipelines.scene_runs import projections, scene_run, scored_scene_run  # noqa: F401  (train/score/stats)
+from tests.pipelines.scored_runs import scored_run  # noqa: F401  (a scored run for report and sql tests)
+from tests.tiny_models import tiny_image_model, tiny_text_model
 
 
 @pytest.fixture(scope="session")

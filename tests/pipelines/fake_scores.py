@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.io.detect import find_shards, reader_for
+from curate.io.formats.detect import find_shards, reader_for
 from curate.schemas.layout import RunLayout
 from curate.schemas.sample import Sample
 from curate.schemas.tables import ScoresInfo, read_embeddings_info, scores_schema

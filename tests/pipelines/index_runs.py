@@ -6,7 +6,7 @@
   contrastive projection, real scores) with its index.
 * `duplicate_runs`: rendered scenes, and the real photographs of ../shared/data/coco300 when
   present, each with 40 resized, re-encoded copies injected. Their image vectors are RGB
-  thumbnails (`curate.sample.vectors.thumbnail_vectors`), standing in for a pretrained image
+  thumbnails (`curate.synthetic.vectors.thumbnail_vectors`), standing in for a pretrained image
   encoder: randomly initialised CNNs move more under JPEG re-encoding than between two
   different pictures (docs/index.md has the measurements), so they cannot test dedup.
   Captions go through MiniLM (or the tiny BERT) and a projection is trained for real.
@@ -25,10 +25,16 @@ import pytest
 from curate.index.store import BuiltIndex
 from curate.models.builders import packaged_minilm
 from curate.pipelines.index import run_index
-from curate.sample.duplicates import DuplicateTruth, write_scenes_with_duplicates
-from curate.sample.vectors import synthetic_encoders, synthetic_projection, thumbnail_vectors, write_embeddings, write_synthetic_run
 from curate.schemas.config import IndexConfig
 from curate.schemas.tables import EncoderInfo
+from curate.synthetic.duplicates import DuplicateTruth, write_scenes_with_duplicates
+from curate.synthetic.vectors import (
+    synthetic_encoders,
+    synthetic_projection,
+    thumbnail_vectors,
+    write_embeddings,
+    write_synthetic_run,
+)
 from tests.pipelines.scene_runs import SceneRun, one_thread, train_projection
 
 SYNTHETIC_ROWS, SYNTHETIC_DIM = 12_000, 32
@@ -105,7 +111,7 @@ def thumbnail_run(root: Path, images: dict[str, bytes], captions: dict[str, str]
 
 def read_shard(truth: DuplicateTruth) -> tuple[dict[str, bytes], dict[str, str]]:
     """Images and captions of the duplicate shard, read back through the WebDataset reader."""
-    from curate.io.base import READERS, Shard
+    from curate.io.formats.base import READERS, Shard
 
     images, captions = {}, {}
     for sample in READERS["webdataset"](Shard(path=truth.shard, format="webdataset", shard_id="00000")):
@@ -124,7 +130,7 @@ def duplicate_scenes(tmp_path_factory: pytest.TempPathFactory, tiny_models: tupl
 def duplicate_photos(tmp_path_factory: pytest.TempPathFactory, tiny_models: tuple[Path, Path]) -> DuplicateRun:
     if not (COCO / "captions.csv").is_file():
         pytest.skip(f"{COCO} is absent (real photos are only on the project's machines)")
-    from curate.sample.duplicates import inject_copies
+    from curate.synthetic.duplicates import inject_copies
 
     with open(COCO / "captions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -21,9 +21,9 @@ from curate.models.builders import RESNET50_PREPROCESSOR, packaged_minilm
 from curate.pipelines.embed import run_embed
 from curate.pipelines.score import run_score
 from curate.pipelines.train import run_train
-from curate.sample.scenes import render_scene
-from curate.sample.shards import write_scenes
 from curate.schemas.config import EmbedConfig, EncoderConfig, ScoreConfig, TrainConfig
+from curate.synthetic.scenes import render_scene
+from curate.synthetic.shards import write_scenes
 
 SCENES, SHARDS = 600, 3
 WIDE_RESNET = dict(embedding_size=64, hidden_sizes=[64, 128, 256, 512], depths=[1, 1, 1, 1])

@@ -16,7 +16,7 @@ from curate.pipelines.embed import run_embed
 from curate.schemas.config import EmbedConfig, EncoderConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.tables import read_embeddings_info
-from curate.sample.scenes import render_scene
+from curate.synthetic.scenes import render_scene
 
 
 def embed(inputs: list[Path], out: Path, encoders: EncoderConfig, **kwargs) -> RunLayout:

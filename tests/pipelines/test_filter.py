@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from curate.cli import app
 from curate.errors import CurateError
-from curate.io.detect import find_shards, reader_for
-from curate.io.naming import member_of, strip_image_extension
+from curate.io.formats.detect import find_shards, reader_for
+from curate.io.formats.naming import member_of, strip_image_extension
 from curate.pipelines.embed import run_embed
 from curate.pipelines.filter import run_filter
 from curate.schemas.config import EmbedConfig, EncoderConfig, FilterConfig

@@ -14,9 +14,14 @@ from curate.io.embeddings import embeddings_files, iter_batches, vectors
 from curate.models.projection import load_projection
 from curate.pipelines import index as index_pipeline
 from curate.pipelines.index import run_index
-from curate.sample.vectors import synthetic_encoders, synthetic_projection
 from curate.schemas.config import IndexConfig
-from tests.pipelines.index_runs import SYNTHETIC_DIM, SYNTHETIC_ROWS, IndexedRun, copy_run
+from curate.synthetic.vectors import synthetic_encoders, synthetic_projection
+from tests.pipelines.index_runs import (
+    SYNTHETIC_DIM,
+    SYNTHETIC_ROWS,
+    IndexedRun,
+    copy_run,
+)
 
 
 def projected_images(run, projection_dir) -> np.ndarray:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate.io.remote import RemotePath
+from curate.io.location import RemotePath
 from curate.io.tables import ParquetTableWriter
 from curate.pipelines.embed import EmbedSummary, run_embed
 from curate.pipelines.score import run_score
@@ -150,7 +150,7 @@ def test_an_unfinished_upload_leaves_nothing_at_the_url(bucket):
 
 
 def subset_pairs(folder: Path) -> dict[str, tuple[bytes, str]]:
-    from curate.io.detect import find_shards, reader_for
+    from curate.io.formats.detect import find_shards, reader_for
 
     return {s.key: (s.image, s.text) for shard in find_shards([folder]) for s in reader_for(shard)}
 

@@ -18,8 +18,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from curate.cli import app
+from curate.io.run_database import RunDatabase
 from curate.pipelines.report import run_report
-from curate.query import RunDatabase
 from curate.report.stats import score_stats
 from curate.report.thumbnails import Pair, attach_thumbnails
 from curate.schemas.config import ReportConfig

@@ -22,7 +22,11 @@ from curate.schemas.config import ScoreConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.projection import CARD_FILE
 from curate.schemas.tables import (
-    EmbeddingsInfo, EncoderInfo, embeddings_schema, read_embeddings_info, read_scores_info,
+    EmbeddingsInfo,
+    EncoderInfo,
+    embeddings_schema,
+    read_embeddings_info,
+    read_scores_info,
 )
 from tests.pipelines.scene_runs import SceneRun, one_thread
 

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from curate.cli import app
 from curate.index.store import BuiltIndex
 from curate.pipelines.search import run_search
-from curate.sample.scenes import BACKGROUNDS, plan_scene, render_scene
 from curate.schemas.config import SearchConfig
+from curate.synthetic.scenes import BACKGROUNDS, plan_scene, render_scene
 from tests.pipelines.scene_runs import SCENES, SceneRun, one_thread
 
 

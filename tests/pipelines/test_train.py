@@ -12,7 +12,7 @@ import pytest
 
 from curate.errors import CurateError
 from curate.io.embeddings import read_pairs
-from curate.metrics import match_ranks, roc_auc
+from curate.models.alignment_metrics import match_ranks, roc_auc
 from curate.models.projection import PROJECTIONS, load_projection
 from curate.pipelines.train_data import is_validation
 from curate.schemas.layout import RunLayout
@@ -31,7 +31,7 @@ def held_out_auc(projection: Path, run: Path) -> float:
     shuffled = np.where(shuffled == np.arange(len(text)), (shuffled + 1) % len(text), shuffled)
     matched = model.similarity(image, text)
     mismatched = model.similarity(image, text[shuffled])
-    # Brute-force Mann-Whitney: no shared code with curate.metrics.
+    # Brute-force Mann-Whitney: no shared code with curate.models.alignment_metrics.
     wins = (matched[:, None] > mismatched[None, :]).mean() + 0.5 * (matched[:, None] == mismatched[None, :]).mean()
     return float(wins)
 
@@ -131,7 +131,7 @@ def test_registry_matches_the_card_contract():
 
 
 def test_metrics_agree_with_brute_force(monkeypatch):
-    monkeypatch.setattr("curate.metrics.RANK_CHUNK", 7)  # several blocks, one ragged
+    monkeypatch.setattr("curate.models.alignment_metrics.RANK_CHUNK", 7)  # several blocks, one ragged
     rng = np.random.default_rng(3)
     pos, neg = rng.integers(0, 5, 40).astype(float), rng.integers(0, 5, 70).astype(float)  # many ties
     brute = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()

@@ -70,7 +70,7 @@ class FakeRay:
 
 
 def test_a_worker_dead_past_its_retries_is_one_line_naming_the_shard():
-    from curate.io.base import Shard
+    from curate.io.formats.base import Shard
     from curate.runtime.ray_executor import fetch
 
     shard = Shard(path=Path("00001.tar"), format="webdataset", shard_id="00001")
@@ -119,7 +119,7 @@ def test_score_embeds_missing_shards_with_its_executor(sample_shards, tmp_path, 
 
 def test_the_worker_entry_point_embeds_shards_in_this_process(sample_shards, tiny_encoders, tmp_path):
     """What every executor runs per process; the files are those `run_embed` would write."""
-    from curate.io.detect import find_shards
+    from curate.io.formats.detect import find_shards
     from curate.pipelines.embed import embed_shards_worker
     from curate.schemas.layout import RunLayout
 
@@ -175,7 +175,7 @@ def test_the_cluster_bar_counts_finished_shards_whole_and_running_ones_live():
 
 
 def shards(n: int) -> list:
-    from curate.io.base import Shard
+    from curate.io.formats.base import Shard
 
     return [Shard(path=Path(f"{i:05d}.tar"), format="webdataset", shard_id=f"{i:05d}") for i in range(n)]
 

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import curate.pipelines.embed as embed_module
-from curate.io.remote import RemotePath
+from curate.io.location import RemotePath
 from curate.io.scratch import scratch_root
 from curate.pipelines.embed import EmbedSummary, EmbedWorker, run_embed
 from curate.schemas.config import EmbedConfig, ExecutorConfig

@@ -1,0 +1,226 @@
+"""WebDataset tars in img2dataset's layout: `{key}.jpg|png|webp`, `{key}.txt`, `{key}.json`.
+
+The tar is streamed (`r|*`, so gzip/bz2/xz tars work and nothing is seeked), members are
+grouped by key (the path up to the first dot of the file name), and each group becomes one
+sample. Members of one sample are adjacent in a WebDataset tar; a key that comes back later
+is a duplicate. From the JSON only img2dataset's fixed fields are kept, with fixed types.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+
+from curate.io.formats.base import ShardReader, register_reader, register_writer
+from curate.io.formats.meta import typed_meta
+from curate.io.formats.naming import (
+    IMAGE_EXTENSIONS,
+    image_extension,
+    strip_image_extension,
+    writable_member,
+)
+from curate.io.formats.writing import AtomicShardWriter
+from curate.io.location import Location
+from curate.io.safety import (
+    SHARD_ERRORS,
+    MemberProblem,
+    check_archive_member,
+    decode_text,
+    guard_records,
+    record_or_error,
+    shard_failure,
+    split_member,
+)
+from curate.schemas.sample import Record, Sample, SampleError
+
+log = logging.getLogger(__name__)
+
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+META_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+        ("original_width", pa.int64()),
+        ("original_height", pa.int64()),
+        ("sha256", pa.string()),
+    ]
+)
+
+
+@dataclass
+class _Group:
+    """The members read so far for one key: extension -> bytes (first one of each wins).
+
+    A member refused before reading (unsafe name, link, oversize) marks the whole group, so
+    one logical sample gives exactly one record.
+    """
+
+    key: str
+    parts: dict[str, bytes] = field(default_factory=dict)
+    problem: MemberProblem | None = None
+
+    def add(self, ext: str, data: bytes | MemberProblem) -> None:
+        if isinstance(data, MemberProblem):
+            self.problem = self.problem or data
+        else:
+            self.parts.setdefault(ext, data)
+
+
+@register_reader
+class WebDatasetReader(ShardReader):
+    """Streams a tar once, front to back, yielding one record per key."""
+
+    format_name = "webdataset"
+
+    @classmethod
+    def matches(cls, path: Location) -> bool:
+        return path.is_file() and path.name.lower().endswith(TAR_SUFFIXES)
+
+    def meta_schema(self) -> pa.Schema:
+        return META_SCHEMA
+
+    def estimate_count(self) -> int | None:
+        """Distinct image keys from a header-only scan; None for compressed tars."""
+        if not self.shard.path.name.lower().endswith(".tar"):
+            return None
+        try:
+            with tarfile.open(self.shard.path, "r:") as tar:
+                members = [split_member(m.name) for m in tar.getmembers() if m.isfile()]
+        except SHARD_ERRORS:
+            return None
+        return len({stem for stem, ext in members if ext in IMAGE_EXTENSIONS})
+
+    def __iter__(self) -> Iterator[Record]:
+        return guard_records(self.shard.shard_id, self._records())
+
+    def _records(self) -> Iterator[Record]:
+        group: _Group | None = None
+        failure: SampleError | None = None
+        for item in self._members():
+            if isinstance(item, SampleError):  # the shard broke; it is always the last item
+                failure = item
+                continue
+            name, data = item
+            stem, ext = split_member(name)
+            if group is None or group.key != stem:
+                if group is not None:
+                    yield self._finished(group)
+                group = _Group(stem)
+            group.add(ext, data)
+        if group is not None:
+            yield self._finished(group)
+        if failure is not None:
+            yield failure
+
+    def _members(self) -> Iterator[tuple[str, bytes | MemberProblem] | SampleError]:
+        """(name, bytes or refusal) per non-folder member; a read failure ends the stream.
+
+        The failure is yielded, not raised, so the group being assembled is still emitted.
+        """
+        try:
+            with tarfile.open(self.shard.path, "r|*", tarinfo=_EndCheckedTarInfo) as tar:
+                for info in tar:
+                    if not info.isdir():
+                        yield info.name, _read_member(tar, info)
+        except SHARD_ERRORS as exc:
+            yield shard_failure(self.shard.shard_id, exc)
+
+    def _finished(self, group: _Group) -> Record:
+        return record_or_error(self.key(group.key), self._sample, group)
+
+    def _sample(self, group: _Group) -> Sample:
+        if group.problem is not None:
+            raise group.problem
+        image = next((group.parts[e] for e in IMAGE_EXTENSIONS if e in group.parts), None)
+        text = decode_text(group.parts.get("txt"))
+        return Sample(self.key(group.key), image, text, self._meta(group))
+
+    def _meta(self, group: _Group) -> dict[str, Any]:
+        raw = group.parts.get("json")
+        values: Any = {}
+        if raw is not None:
+            try:
+                values = json.loads(raw)
+            except ValueError as exc:
+                log.warning("%s: unreadable JSON, meta left empty: %s", self.key(group.key), exc)
+        return typed_meta(values if isinstance(values, dict) else {}, META_SCHEMA)
+
+
+class _EndCheckedTarInfo(tarfile.TarInfo):
+    """Header parsing that reports a tar cut off between members.
+
+    `tarfile` silently ends the iteration when the data stops at a header boundary, which
+    would make a truncated shard look complete; a real tar ends with a zero block instead.
+    """
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        try:
+            return super().fromtarfile(tarfile_)
+        except (tarfile.EmptyHeaderError, tarfile.TruncatedHeaderError) as exc:
+            raise tarfile.ReadError(f"tar ends without its end-of-archive block ({exc})") from None
+
+
+def _read_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> bytes | MemberProblem:
+    """The member's bytes, or why they must not be read (checked on the header alone)."""
+    try:
+        check_archive_member(info.name, info.size, regular=info.isfile())
+    except MemberProblem as problem:
+        return problem
+    handle = tar.extractfile(info)
+    return handle.read() if handle else b""
+
+
+@register_writer
+class WebDatasetWriter(AtomicShardWriter):
+    """Writes img2dataset's tar layout; the JSON holds key, meta and `extra` columns.
+
+    Member names are the key's member part without an image extension and with dots
+    replaced (a dot would end the WebDataset key), e.g. `part-1/abc.png` -> `abc.png`.
+    """
+
+    format_name = "webdataset"
+    suffix = ".tar"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        meta_schema: pa.Schema | None = None,
+        extra_schema: pa.Schema | None = None,
+    ) -> None:
+        super().__init__(path, meta_schema=meta_schema, extra_schema=extra_schema)
+        self._tar = tarfile.open(self.tmp, "w")
+
+    def write(self, sample: Sample, *, extra: dict[str, Any] | None = None) -> None:
+        stem = strip_image_extension(writable_member(sample.key)).replace(".", "_")
+        if sample.image is not None:
+            self._add(f"{stem}.{image_extension(sample.image)}", sample.image)
+        if sample.text is not None:
+            self._add(f"{stem}.txt", sample.text.encode("utf-8"))
+        payload = {"key": stem, **sample.meta, **(extra or {})}
+        self._add(f"{stem}.json", json.dumps(payload, default=str).encode("utf-8"))
+        self.count += 1
+
+    def _add(self, name: str, data: bytes) -> None:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        info.mtime = int(time.time())
+        info.mode = 0o644
+        self._tar.addfile(info, io.BytesIO(data))
+
+    def _finish(self) -> None:
+        self._tar.close()
+
+    def _release(self) -> None:
+        self._tar.close()

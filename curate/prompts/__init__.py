@@ -1,1 +1,0 @@
-"""Prompt text for the prompt-writing language models: cleaning, splitting, subjects."""

@@ -1,1 +1,0 @@
-"""Synthetic data for tests and demos: rendered scenes whose captions describe them."""

@@ -1,0 +1,1 @@
+"""Synthetic data for tests and demos: rendered scenes whose captions describe them, prompt corpora, stored vectors."""
