@@ -23,12 +23,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curate.io.formats.base import READERS, Shard  # noqa: E402
+from curate.io.formats.base import Shard  # noqa: E402
+from curate.io.formats.registry import READERS
 from curate.io.spill import PairVectors  # noqa: E402
 from curate.models.builders import RESNET50_PREPROCESSOR, packaged_minilm  # noqa: E402
 from curate.models.projection import build_projection  # noqa: E402
 from curate.pipelines.train import fit  # noqa: E402
-from curate.schemas.config import TrainConfig  # noqa: E402
+from curate.schemas.config.flow import TrainConfig
 from curate.synthetic.duplicates import (  # noqa: E402
     DuplicateTruth,
     inject_copies,

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from curate.io.formats.base import WRITERS
+from curate.io.formats.registry import WRITERS
 from curate.schemas.sample import Sample
 from curate.synthetic.scenes import render_scene
 
@@ -30,7 +30,7 @@ CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from curate.pipelines.embed import run_embed
-from curate.schemas.config import EmbedConfig, EncoderConfig
+from curate.schemas.config.flow import EmbedConfig, EncoderConfig
 args = json.loads(sys.argv[1])
 enc = EncoderConfig(image_model=args["image"], text_model=args["text"], device="cpu")
 cfg = EmbedConfig(inputs=(Path(args["shards"]),), out=Path(args["out"]), encoders=enc,

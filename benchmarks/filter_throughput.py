@@ -25,9 +25,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.pipelines.filter import run_filter
-from curate.schemas.config import FilterConfig
+from curate.schemas.arrow_schemas import scores_schema
+from curate.schemas.config.flow import FilterConfig
 from curate.schemas.layout import RunLayout
-from curate.schemas.tables import ScoresInfo, scores_schema
+from curate.schemas.tables import ScoresInfo
 from curate.synthetic.scenes import render_scene
 
 DISTINCT_IMAGES = 256

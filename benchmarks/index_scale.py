@@ -61,7 +61,7 @@ def write_data(root: Path, rows: int, spread: float) -> dict[str, Any]:
 
 def build(root: Path, kind: str) -> dict[str, Any]:
     from curate.pipelines.index import run_index
-    from curate.schemas.config import IndexConfig
+    from curate.schemas.config.vectors import IndexConfig
 
     config = IndexConfig(run_dir=root / "run", projection=root / "projection", index_type=kind, device="cpu", overwrite=True)
     card = run_index(config, quiet=True).card
@@ -90,7 +90,7 @@ def query_speed(root: Path, spread: float) -> dict[str, Any]:
 
 def dedup(root: Path) -> dict[str, Any]:
     from curate.pipelines.dedup import run_dedup
-    from curate.schemas.config import DedupConfig
+    from curate.schemas.config.vectors import DedupConfig
 
     start = time.perf_counter()
     summary = run_dedup(DedupConfig(run_dir=root / "run", device="cpu", overwrite=True), quiet=True).summary

@@ -23,11 +23,12 @@ from pathlib import Path
 
 from embed_throughput import default_models, make_shards  # same folder: shared fixtures
 
-from curate.pipelines.embed import EmbedSummary, run_embed
-from curate.schemas.config import EmbedConfig, EncoderConfig, ExecutorConfig
+from curate.pipelines.embed import run_embed
+from curate.schemas.config.flow import EmbedConfig, EncoderConfig, ExecutorConfig
+from curate.schemas.outcome import StepOutcome
 
 
-def steady_rate(summary: EmbedSummary) -> float:
+def steady_rate(summary: StepOutcome) -> float:
     """Pairs/s inside shards: what one worker sustains once its models are loaded."""
     busy = sum(s.seconds for s in summary.shards if not s.skipped)
     return summary.pairs / busy if busy else 0.0
@@ -48,7 +49,7 @@ def decode_rate(shards: Path, image_model: str) -> float:
     return len(images) / (time.perf_counter() - start)
 
 
-def run(shards: Path, out: Path, encoders: EncoderConfig, executor: ExecutorConfig, opts: argparse.Namespace) -> tuple[EmbedSummary, float]:
+def run(shards: Path, out: Path, encoders: EncoderConfig, executor: ExecutorConfig, opts: argparse.Namespace) -> tuple[StepOutcome, float]:
     config = EmbedConfig(inputs=(shards,), out=out, encoders=encoders, batch_size=opts.batch_size,
                          workers=opts.workers, executor=executor)
     start = time.perf_counter()
@@ -56,10 +57,10 @@ def run(shards: Path, out: Path, encoders: EncoderConfig, executor: ExecutorConf
     return summary, time.perf_counter() - start
 
 
-def report(label: str, summary: EmbedSummary, wall: float) -> None:
+def report(label: str, summary: StepOutcome, wall: float) -> None:
     """Start-up is the wall time not spent inside shards: process, imports, model load, scheduling."""
     busy = sum(s.seconds for s in summary.shards if not s.skipped)
-    load = summary.timer.seconds.get("load models", 0.0)
+    load = summary.stages.get("load models", 0.0)
     print(f"{label:6s} {summary.pairs:5d} pairs  steady {steady_rate(summary):7.2f} pairs/s  "
           f"end-to-end {summary.pairs / wall:7.2f} pairs/s  wall {wall:6.1f}s = shards {busy:6.1f}s "
           f"+ start-up {wall - busy:5.1f}s (of which model load {load:4.1f}s)")

@@ -26,10 +26,11 @@ import pyarrow.parquet as pq
 from curate.io.tables import ParquetTableWriter
 from curate.models.projection import build_projection, save_card, save_weights
 from curate.pipelines.score import run_score
-from curate.schemas.config import ScoreConfig
+from curate.schemas.arrow_schemas import embeddings_schema
+from curate.schemas.config.flow import ScoreConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.projection import ProjectionCard, TrainingData, ValidationMetrics
-from curate.schemas.tables import EmbeddingsInfo, EncoderInfo, embeddings_schema
+from curate.schemas.tables import EmbeddingsInfo, EncoderInfo
 
 META = pa.schema([("url", pa.string()), ("width", pa.int64()), ("height", pa.int64())])
 ROW_GROUP = 8192

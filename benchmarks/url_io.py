@@ -22,7 +22,7 @@ from pathlib import Path
 from curate.io.location import RemotePath, location, upload
 from curate.io.mirror import ShardMirror
 from curate.pipelines.embed import run_embed
-from curate.schemas.config import EmbedConfig, EncoderConfig
+from curate.schemas.config.flow import EmbedConfig, EncoderConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from embed_throughput import make_shards  # noqa: E402  (the same rendered JPEG shards)

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.prompt_lms.builders import build_gpt2, build_t5
-from curate.schemas.config import PromptTags, UpsampleTrainConfig
+from curate.prompt_lms.config import PromptTags, UpsampleTrainConfig
 from curate.synthetic.prompt_corpus import corpus_words, synthetic_prompts
 
 

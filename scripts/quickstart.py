@@ -19,7 +19,7 @@ from pathlib import Path
 
 from curate.console import quiet_library_progress_bars
 from curate.models.builders import build_resnet, packaged_minilm
-from curate.schemas.config import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
+from curate.schemas.config.flow import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
 from curate.synthetic.shards import write_sample_shards
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import curate.io.formats  # noqa: F401  (fills the format registries)
+import curate.io.formats.registry  # noqa: F401  (fills the format registries)
 from curate.synthetic.shards import write_same_scenes, write_sample_shards
 
 

@@ -68,7 +68,7 @@ def truncate(path: Path, keep: int) -> Path:
 
 def read_all(path: Path, fmt: str, shard_id: str | None = None) -> list[Record]:
     """Every record a reader yields for `path` read as `fmt`."""
-    from curate.io.formats.base import READERS
+    from curate.io.formats.registry import READERS
 
     shard_id = shard_id or READERS[fmt].shard_id_for(path)
     return list(reader_for(Shard(path=path, format=fmt, shard_id=shard_id)))

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-import curate.io.formats  # noqa: F401  (fills the format registries)
+import curate.io.formats.registry  # noqa: F401  (fills the format registries)
 from curate.errors import CurateError
 from curate.io.embeddings import (
     embeddings_files,

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from curate.captioner.config import CaptionEvalConfig
 from curate.captioner.data import iter_samples
 from curate.captioner.generate import GeneratedBatch, PromptGenerator
 from curate.captioner.prompt_table import open_prompt_table
 from curate.models.alignment import AlignmentScorer
 from curate.models.devices import resolve_device
 from curate.models.text_encoder import TextEncoder
-from curate.schemas.config import CaptionEvalConfig
 from curate.text_metrics import (
     corpus_bleu,
     mean_meteor,

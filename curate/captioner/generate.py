@@ -16,6 +16,7 @@ from typing import Iterable, Iterator
 import torch
 
 from curate.captioner.card import CaptionerCard
+from curate.captioner.config import CaptionGenerateConfig, DecodeConfig
 from curate.captioner.data import batched, iter_samples
 from curate.captioner.model import Captioner
 from curate.captioner.prompt_table import open_prompt_table
@@ -25,7 +26,6 @@ from curate.models.devices import resolve_device
 from curate.models.image_encoder import ImageEncoder
 from curate.models.preprocess import decode_batch
 from curate.runtime.pool import OrderedPool
-from curate.schemas.config import CaptionGenerateConfig, DecodeConfig
 from curate.schemas.sample import Sample
 
 log = logging.getLogger("curate")

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from curate.captioner.config import DecodeConfig
 from curate.errors import CurateError
 from curate.models.loading import load_pretrained
 from curate.models.projection import Standardiser
-from curate.schemas.config import DecodeConfig
 
 IGNORE_INDEX = -100  # the label cross-entropy skips
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
-from curate.io.atomic import tmp_name
+from curate.io.location import tmp_name
 
 Rows = list[dict[str, Any]]
 

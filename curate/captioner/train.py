@@ -25,6 +25,7 @@ from curate.captioner.card import (
     CaptionerCard,
     CaptionerLayout,
 )
+from curate.captioner.config import CaptionTrainConfig
 from curate.captioner.data import (
     CaptionPairs,
     collect_bytes,
@@ -48,7 +49,6 @@ from curate.errors import CurateError
 from curate.models.devices import resolve_device
 from curate.models.image_encoder import ImageEncoder
 from curate.models.preprocess import decode_batch
-from curate.schemas.config import CaptionTrainConfig
 from curate.versions import library_versions
 
 log = logging.getLogger("curate")

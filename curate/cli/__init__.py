@@ -1,5 +1,1 @@
-"""The `curate` command line; `curate.cli:app` is the console script's entry point."""
-
-from curate.cli.app import app
-
-__all__ = ["app"]
+"""The `curate` command line: `curate.cli.app:app` is the console script; one module per command group."""

@@ -8,15 +8,15 @@ from rich.table import Table
 
 if TYPE_CHECKING:  # annotations only: importing embed would load torch for every command
     from curate.pipelines.dedup import DedupResult
-    from curate.pipelines.embed import EmbedSummary
     from curate.pipelines.filter import FilterSummary
     from curate.pipelines.index import IndexResult
     from curate.pipelines.score import ScoreSummary
     from curate.pipelines.train import TrainResult
+    from curate.schemas.outcome import StepOutcome
     from curate.schemas.stats import SimilarityStats
 
 
-def embed_table(summary: EmbedSummary) -> Table:
+def embed_table(summary: StepOutcome) -> Table:
     """One row per shard plus a total row; skipped shards say so."""
     table = Table(title="curate embed", title_justify="left")
     for name, justify in (("shard", "left"), ("pairs", "right"), ("errors", "left"), ("pairs/s", "right")):
@@ -32,12 +32,13 @@ def embed_table(summary: EmbedSummary) -> Table:
     return table
 
 
-def stage_line(summary: EmbedSummary) -> str:
+def stage_line(summary: StepOutcome) -> str:
     """Where the time went, e.g. `model 80% · read+decode wait 15% · write 5%`."""
-    total = sum(summary.timer.seconds.values())
+    stages = summary.stages
+    total = sum(stages.values())
     if total <= 0:
         return ""
-    parts = sorted(((k, v) for k, v in summary.timer.seconds.items() if v >= 0.05), key=lambda kv: -kv[1])
+    parts = sorted(((k, v) for k, v in stages.items() if v >= 0.05), key=lambda kv: -kv[1])
     return "time: " + " · ".join(f"{name} {secs:.1f}s ({secs / total:.0%})" for name, secs in parts)
 
 
@@ -83,8 +84,9 @@ def train_table(result: TrainResult) -> Table:
 
 def score_table(summary: ScoreSummary) -> Table:
     """One row per shard plus a total row; shards already scored by this projection say so."""
-    table = Table(title="curate score", title_justify="left",
-                  caption=f"{summary.projection.loss} projection {summary.projection.fingerprint[:12]}", caption_justify="left")
+    card = summary.projection
+    caption = f"{card.loss} projection {card.fingerprint[:12]}" if card is not None else None
+    table = Table(title="curate score", title_justify="left", caption=caption, caption_justify="left")
     for name, justify in (("shard", "left"), ("rows", "right"), ("rows/s", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for shard in summary.shards:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from curate.errors import CurateError
+from curate.schemas.config.vectors import INDEX_KIND_NAMES
 
 FLOAT_BYTES = 4
 ID_BYTES = 8  # IVF lists store an int64 id per vector
@@ -103,6 +104,7 @@ INDEX_KINDS: dict[str, Callable[[int, int], IndexPlan]] = {
     "ivf-pq": plan_ivf_pq,
     "hnsw": plan_hnsw,
 }
+assert tuple(INDEX_KINDS) == INDEX_KIND_NAMES, "the --index-type names and the registry must agree"
 
 
 def plan_index(kind: str, rows: int, dim: int) -> IndexPlan:

@@ -14,15 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from curate.io.location import Location, RemotePath, upload
+from curate.io.location import TMP_SUFFIX, Location, RemotePath, tmp_name, upload
 from curate.io.scratch import scratch_dir
-
-TMP_SUFFIX = ".tmp"
-
-
-def tmp_name(final: Path) -> Path:
-    """The temporary sibling of `final`; unique per process so two writers never collide."""
-    return final.with_name(f".{final.name}.{os.getpid()}{TMP_SUFFIX}")
 
 
 def staging_path(final: Location) -> Path:
@@ -43,6 +36,25 @@ def publish(tmp: Path, final: Location) -> None:
         tmp.unlink()
     else:
         os.replace(tmp, final)
+
+
+class PublishOnSuccess:
+    """A `with` block publishes the output (`close`) if it succeeds and drops it (`abort`) if not."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 @contextmanager

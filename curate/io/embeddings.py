@@ -17,9 +17,28 @@ from curate.errors import CurateError
 from curate.io.location import Location, location
 from curate.io.tables import table_rows, table_schema
 from curate.schemas.layout import RunLayout
-from curate.schemas.tables import EmbeddingsInfo, read_embeddings_info
+from curate.schemas.tables import (
+    EmbeddingsInfo,
+    EncoderInfo,
+    Table,
+    read_embeddings_info,
+)
 
 READ_ROWS = 16384  # rows per streamed batch: a few MB of float16 vectors
+
+
+def vectors_to_arrow(vectors: np.ndarray) -> pa.Array:
+    """(N, D) floats -> fixed_size_list<float16>[D]."""
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float16).reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
+
+
+def check_encoders(path: Location, info: EmbeddingsInfo, want: tuple[EncoderInfo, EncoderInfo], *, remedy: str) -> None:
+    """Refuse an embeddings file whose vectors come from other encoders (or settings) than `want`."""
+    for side, got, wanted in (("image", info.image_encoder, want[0]), ("text", info.text_encoder, want[1])):
+        difference = got.difference(wanted)
+        if difference:
+            raise CurateError(f"{path} was embedded with the {side} encoder {difference}; {remedy}")
 
 
 def embeddings_files(run: Location) -> list[Location]:
@@ -27,7 +46,7 @@ def embeddings_files(run: Location) -> list[Location]:
     run = location(run)
     if not run.is_dir():
         raise CurateError(f"Run directory {run} does not exist.")
-    files = RunLayout(run).shard_files("embeddings")
+    files = RunLayout(run).shard_files(Table.EMBEDDINGS)
     if not files:
         raise CurateError(f"{run} has no embeddings ({run / 'embeddings'} is empty); run `curate embed` first.")
     return files

@@ -14,6 +14,7 @@ worker. `s3://` needs `s3fs` installed, `gs://` `gcsfs`; `hf://` comes with `hug
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -21,30 +22,22 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence, TypeVar, Union
 
 from curate.errors import CurateError
+from curate.schemas.config.checks import URL_PATTERN, unfold
 
-# a scheme of two or more letters, then ':/' (a pathlib-folded URL keeps only one slash)
-URL_PATTERN = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):/")
 BRACE_RANGE = re.compile(r"\{(\d+)\.\.(\d+)\}")
 BRACE_LIST = re.compile(r"\{([^{}]*,[^{}]*)\}")
 GLOB_CHARS = re.compile(r"[*?\[]")
+TMP_SUFFIX = ".tmp"
 IO_THREADS = 32  # concurrent footer reads and existence checks against an object store
 T = TypeVar("T")
 R = TypeVar("R")
+C = TypeVar("C")
 INSTALL_HINTS = {"s3": "pip install 'curate[s3]'", "gs": "pip install 'curate[gcs]'", "gcs": "pip install 'curate[gcs]'"}
 
 
 def is_url(value: object) -> bool:
     """Whether `value` names a URL rather than a local path (Windows drive letters are paths)."""
     return isinstance(value, RemotePath) or bool(URL_PATTERN.match(str(value)))
-
-
-def unfold(text: str) -> str:
-    """Undo pathlib's folding of `//`: `s3:/b/k` -> `s3://b/k`, `file:/tmp/x` -> `file:///tmp/x`."""
-    match = URL_PATTERN.match(text)
-    if match is None or text[match.end():].startswith("/"):
-        return text
-    rest = text[match.end():]
-    return f"{match.group(1)}:///{rest}" if match.group(1) == "file" else f"{match.group(1)}://{rest}"
 
 
 class RemotePath:
@@ -161,6 +154,19 @@ class RemotePath:
 Location = Union[Path, RemotePath]
 
 
+def tmp_name(final: Path) -> Path:
+    """The temporary sibling of `final`; unique per process so two writers never collide."""
+    return final.with_name(f".{final.name}.{os.getpid()}{TMP_SUFFIX}")
+
+
+def with_locations(config: C, *names: str) -> C:
+    """`config` with the typed paths of `names` (a value or a tuple of them) as `Path`s or `RemotePath`s."""
+    def typed(value: Any) -> Any:
+        return tuple(location(v) for v in value) if isinstance(value, (tuple, list)) else location(value)
+
+    return dataclasses.replace(config, **{name: typed(getattr(config, name)) for name in names})  # type: ignore[type-var]
+
+
 def location(value: str | Path | RemotePath) -> Location:
     """A path as typed: a `RemotePath` for a URL (pathlib-folded or not), else a local `Path`."""
     if isinstance(value, (RemotePath, Path)) and not is_url(value):
@@ -225,8 +231,6 @@ def upload(local: Path, target: RemotePath) -> None:
     """
     fs = target.fs
     if _renames_atomically(fs):
-        from curate.io.atomic import tmp_name
-
         tmp = str(tmp_name(Path(target.path)))
         fs.makedirs(target.parent.path, exist_ok=True)
         fs.put_file(str(local), tmp)

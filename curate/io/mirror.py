@@ -19,24 +19,26 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
-from curate.io.formats.base import READERS, Shard
 from curate.io.location import Location, RemotePath, download
 from curate.io.scratch import scratch_dir
+
+Item = TypeVar("Item")  # a shard or a table file: a dataclass with a `path`
 
 
 class ShardMirror:
     """A folder in this process's scratch space (`io/scratch.py`) holding remote shards' copies."""
 
-    def __init__(self) -> None:
+    def __init__(self, sidecars: Callable[[Any], list[Location]] = lambda item: []) -> None:
+        self.sidecars = sidecars  # what else an item's reader opens (`io/formats/registry.sidecars_of`)
         self.root: Path | None = None
         self._lock = threading.Lock()  # the root and sidecars, shared with the prefetch thread
         self._pending: dict[Location, Future] = {}
         self._pool: ThreadPoolExecutor | None = None
 
     @contextmanager
-    def local(self, shard: Shard) -> Iterator[Shard]:
+    def local(self, shard: Item) -> Iterator[Item]:
         """The shard as readers can open it, for the block's duration (see `fetch`)."""
         copy = self.fetch(shard)
         try:
@@ -44,7 +46,7 @@ class ShardMirror:
         finally:
             self.release(copy)
 
-    def fetch(self, shard: Shard) -> Shard:
+    def fetch(self, shard: Item) -> Item:
         """The shard itself if local; else a local copy (with its reader's sidecars) to `release`,
         taken from a finished or running `prefetch` of it when there is one."""
         if not isinstance(shard.path, RemotePath):
@@ -52,7 +54,7 @@ class ShardMirror:
         pending = self._pending.pop(shard.path, None)
         return pending.result() if pending is not None else self._copy(shard)
 
-    def prefetch(self, shard: Shard | None) -> None:
+    def prefetch(self, shard: Item | None) -> None:
         """Start copying a remote shard in the background (one at a time); local ones need nothing."""
         if shard is None or not isinstance(shard.path, RemotePath) or shard.path in self._pending:
             return
@@ -60,7 +62,7 @@ class ShardMirror:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-prefetch")
         self._pending[shard.path] = self._pool.submit(self._copy, shard)
 
-    def release(self, copy: Shard) -> None:
+    def release(self, copy: Item) -> None:
         """Delete a copy `fetch` made (a local shard is left alone)."""
         path = copy.path
         if self.root is None or not isinstance(path, Path) or self.root not in path.parents:
@@ -92,13 +94,12 @@ class ShardMirror:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
 
-    def _copy(self, shard: Shard) -> Shard:
-        reader = READERS.get(shard.format)
-        for sidecar in reader.sidecars(shard.path) if reader else []:
+    def _copy(self, shard: Item) -> Item:
+        for sidecar in self.sidecars(shard):
             self._fetch_once(sidecar)
         copy = self.local_path(shard.path)  # type: ignore[arg-type]
         download(shard.path, copy)  # type: ignore[arg-type]
-        return replace(shard, path=copy)
+        return replace(shard, path=copy)  # type: ignore[type-var]
 
     def _fetch_once(self, sidecar: Location) -> None:
         if not isinstance(sidecar, RemotePath):

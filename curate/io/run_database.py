@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Iterator
 import pyarrow as pa
 
 from curate.errors import CurateError
-from curate.schemas.layout import TABLES, RunLayout
+from curate.schemas.layout import RunLayout
+from curate.schemas.tables import Table
 
 if TYPE_CHECKING:
     import duckdb
 
 VECTOR_COLUMNS = ("image_emb", "text_emb")
-WHAT_MAKES = {"embeddings": "curate embed", "errors": "curate embed", "scores": "curate score"}
+WHAT_MAKES = {Table.EMBEDDINGS: "curate embed", Table.ERRORS: "curate embed", Table.SCORES: "curate score"}
 
 
 @dataclass
@@ -46,13 +47,13 @@ class RunDatabase:
         self.con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
         self.views: list[str] = []
         self.vectors = vectors
-        for table in TABLES:
+        for table in Table:
             files = self.layout.shard_files(table)
             if files:
-                self.con.execute(_view_sql(table, files, hide_vectors=not vectors and table == "embeddings"))
+                self.con.execute(_view_sql(table, files, hide_vectors=not vectors and table == Table.EMBEDDINGS))
                 self.views.append(table)
         if not self.views:
-            raise CurateError(f"{run_dir} holds no {', '.join(TABLES)} files; is it a run directory?")
+            raise CurateError(f"{run_dir} holds no {', '.join(t.value for t in Table)} files; is it a run directory?")
 
     def require(self, table: str) -> None:
         """Refuse early, naming the command that makes `table`, when the run lacks it."""
@@ -110,7 +111,7 @@ class RunDatabase:
         """DuckDB's message on one line; a missing run table also says which views exist."""
         text = one_line(str(exc))
         missing = re.search(r"Table with name (\w+) does not exist", str(exc))
-        if missing and missing.group(1).lower() in TABLES:
+        if missing and missing.group(1).lower() in {t.value for t in Table}:
             return self._missing_message(missing.group(1).lower())
         if not self.vectors and any(f'"{name}" not found' in text for name in VECTOR_COLUMNS):
             return f"{text} (the vector columns are hidden; pass --vectors to query them)"

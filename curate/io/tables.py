@@ -12,8 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.io.atomic import publish, staging_path
-from curate.io.formats.base import PublishOnSuccess
+from curate.io.atomic import PublishOnSuccess, publish, staging_path
 from curate.io.location import Location, RemotePath
 
 

@@ -9,7 +9,7 @@ import torch
 from curate.models.devices import resolve_device
 from curate.models.image_encoder import ImageEncoder
 from curate.models.text_encoder import TextEncoder
-from curate.schemas.config import EncoderConfig
+from curate.schemas.config.flow import EncoderConfig
 
 
 @dataclass

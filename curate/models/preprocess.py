@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from curate.schemas.config.flow import DEFAULT_MAX_PIXELS
 from curate.schemas.sample import ErrorKind
 
-DEFAULT_MAX_PIXELS = 64_000_000
 RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
 
 

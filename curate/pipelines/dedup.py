@@ -29,7 +29,7 @@ from curate.io.embeddings import embeddings_files, iter_batches, vectors
 from curate.io.tables import ParquetTableWriter
 from curate.models.projection import Projection
 from curate.runtime.timing import StageTimer
-from curate.schemas.config import DedupConfig
+from curate.schemas.config.vectors import DedupConfig
 from curate.schemas.index import (
     DEDUP_FILE,
     DEDUP_SCHEMA,
@@ -37,6 +37,7 @@ from curate.schemas.index import (
     DedupSummary,
 )
 from curate.schemas.layout import RunLayout
+from curate.schemas.tables import Table
 from curate.versions import library_versions
 
 log = logging.getLogger("curate")
@@ -72,7 +73,7 @@ def near_pairs(files: list[Path], projection: Projection, index: Any, *, thresho
 
 def alignment_of(run_dir: Path, keys: list[str]) -> np.ndarray | None:
     """`similarity` from scores/ for `keys` (NaN where unscored), or None when the run has no scores."""
-    files = RunLayout(run_dir).shard_files("scores")
+    files = RunLayout(run_dir).shard_files(Table.SCORES)
     if not files:
         return None
     wanted, found = pa.array(keys, pa.string()), {}

@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from itertools import islice
 from typing import Callable, Iterable, Iterator
 
-import numpy as np
-import pyarrow as pa
-
 from curate.io.atomic import remove_stale_tmp
-from curate.io.formats.base import READERS, Shard
+from curate.io.embeddings import check_encoders, vectors_to_arrow
+from curate.io.error_table import ErrorTable
+from curate.io.formats.base import Shard
 from curate.io.formats.detect import find_shards
-from curate.io.location import io_map, is_url
+from curate.io.formats.registry import READERS, sidecars_of
+from curate.io.location import check_backend, io_map, is_url, with_locations
 from curate.io.mirror import ShardMirror
+from curate.io.stats_files import write_outcome
 from curate.io.tables import ParquetTableWriter, table_schema
 from curate.models.encoders import Encoders, load_encoders
 from curate.models.preprocess import DecodedBatch, decode_batch
@@ -35,57 +35,16 @@ from curate.runtime.executors import make_executor
 from curate.runtime.jobs import ShardJob, ignore_progress
 from curate.runtime.pool import OrderedPool
 from curate.runtime.timing import StageTimer
-from curate.schemas.config import EmbedConfig, EncoderConfig
+from curate.schemas.arrow_schemas import embeddings_schema
+from curate.schemas.config.flow import EmbedConfig
 from curate.schemas.layout import RunLayout
+from curate.schemas.outcome import ShardOutcome, StepOutcome
 from curate.schemas.sample import ErrorKind, Record, Sample, SampleError, Stage
-from curate.schemas.tables import (
-    ERRORS_SCHEMA,
-    EmbeddingsInfo,
-    embeddings_schema,
-    read_embeddings_info,
-)
+from curate.schemas.tables import EmbeddingsInfo, Table, read_embeddings_info
 from curate.versions import library_versions
 
 log = logging.getLogger("curate")
-ERROR_FLUSH_ROWS = 1024
-
-
-@dataclass
-class ShardResult:
-    """What one shard produced; `skipped` when a previous run had already finished it."""
-
-    shard_id: str
-    pairs: int = 0
-    errors: Counter = field(default_factory=Counter)
-    seconds: float = 0.0
-    skipped: bool = False
-    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, for the summary
-
-    @property
-    def samples(self) -> int:
-        """Every sample the shard held: in = out + errors."""
-        return self.pairs + sum(self.errors.values())
-
-
-@dataclass
-class EmbedSummary:
-    """Totals for the end-of-run table and for callers (score, benchmarks)."""
-
-    shards: list[ShardResult]
-    timer: StageTimer
-    seconds: float
-
-    @property
-    def pairs(self) -> int:
-        return sum(s.pairs for s in self.shards if not s.skipped)
-
-    @property
-    def errors(self) -> Counter:
-        return sum((s.errors for s in self.shards if not s.skipped), Counter())
-
-    @property
-    def pairs_per_second(self) -> float:
-        return self.pairs / self.seconds if self.seconds > 0 else 0.0
+STEP = "embed"
 
 
 def check_sample(sample: Sample) -> SampleError | None:
@@ -107,35 +66,9 @@ def guarded(records: Iterable[Record], shard_id: str) -> Iterator[Record]:
         yield SampleError(shard_id, Stage.READ, ErrorKind.UNREADABLE_SHARD, f"{type(exc).__name__}: {exc}")
 
 
-def vectors_to_arrow(vectors: np.ndarray) -> pa.Array:
-    """(N, D) floats -> fixed_size_list<float16>[D]."""
-    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float16).reshape(-1))
-    return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
-
-
 def images_of(batch: list[Sample]) -> list[bytes]:
     """What a decode worker receives: only the bytes, not the whole samples."""
     return [s.image for s in batch]  # type: ignore[misc]
-
-
-class ErrorSink:
-    """Collects error rows for one shard and writes them in row groups."""
-
-    def __init__(self, writer: ParquetTableWriter) -> None:
-        self.writer = writer
-        self.rows: list[SampleError] = []
-        self.counts: Counter = Counter()
-
-    def add(self, error: SampleError) -> None:
-        self.rows.append(error)
-        self.counts[error.error] += 1
-        if len(self.rows) >= ERROR_FLUSH_ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        names = ("key", "stage", "error", "message")
-        self.writer.write_rows({n: [getattr(e, n) for e in self.rows] for n in names})
-        self.rows.clear()
 
 
 class ShardEmbedder:
@@ -162,24 +95,27 @@ class ShardEmbedder:
             versions=library_versions(), limit=self.config.limit,
         )
 
-    def run(self) -> ShardResult:
+    def run(self) -> ShardOutcome:
+        """Errors file, then the stats file, then the embeddings file: the last one marks the shard done."""
         start = time.perf_counter()
         schema = embeddings_schema(self.info(), self.reader.meta_schema())
         emb = ParquetTableWriter(self.layout.embeddings(self.shard.shard_id), schema)
-        errors = ErrorSink(ParquetTableWriter(self.layout.errors(self.shard.shard_id), ERRORS_SCHEMA))
+        errors = ErrorTable(self.layout.errors(self.shard.shard_id))
         try:
             pairs = self._embed_all(emb, errors)
-            errors.flush()
-            errors.writer.close()
             with self.timer.stage("write"):
-                emb.close()  # published last: marks the shard done
+                errors.close()
+                outcome = ShardOutcome(STEP, self.shard.shard_id, rows=pairs, errors=errors.counts,
+                                       stages=dict(self.timer.seconds), seconds=time.perf_counter() - start)
+                write_outcome(self.layout, outcome)
+                emb.close()
         except BaseException:
             emb.abort()
-            errors.writer.abort()
+            errors.abort()
             raise
-        return ShardResult(self.shard.shard_id, pairs, errors.counts, time.perf_counter() - start)
+        return outcome
 
-    def _batches(self, errors: ErrorSink) -> Iterator[list[Sample]]:
+    def _batches(self, errors: ErrorTable) -> Iterator[list[Sample]]:
         """Usable samples in batches; everything else goes straight to the error table."""
         records = guarded(self.reader, self.shard.shard_id)
         if self.config.limit is not None:
@@ -198,7 +134,7 @@ class ShardEmbedder:
         if batch:
             yield batch
 
-    def _embed_all(self, emb: ParquetTableWriter, errors: ErrorSink) -> int:
+    def _embed_all(self, emb: ParquetTableWriter, errors: ErrorTable) -> int:
         stream = self.pool.map(decode_batch, self._batches(errors), args=(self.prep,), payload=images_of)
         pairs = 0
         while True:
@@ -210,7 +146,7 @@ class ShardEmbedder:
             pairs += self._embed_batch(batch, decoded, emb, errors)
             self.advance(len(batch))
 
-    def _embed_batch(self, batch: list[Sample], decoded: DecodedBatch, emb: ParquetTableWriter, errors: ErrorSink) -> int:
+    def _embed_batch(self, batch: list[Sample], decoded: DecodedBatch, emb: ParquetTableWriter, errors: ErrorTable) -> int:
         for index, kind, message in decoded.failed:
             errors.add(SampleError(batch[index].key, Stage.DECODE, kind, message))
         ok = [batch[i] for i in decoded.ok]
@@ -237,26 +173,9 @@ def finished(layout: RunLayout, shard: Shard, config: EmbedConfig, existing: set
     if config.overwrite or path.name not in existing:
         return False
     info = read_embeddings_info(table_schema(path))
-    check_same_encoders(info, config.encoders, path)
+    check_encoders(path, info, config.encoders.expected(),
+                   remedy="pass --overwrite or another --out to embed with other encoders.")
     return info.limit == config.limit
-
-
-def check_same_encoders(info: EmbeddingsInfo, encoders: EncoderConfig, path: object) -> None:
-    """Refuse to mix vectors from other encoders into one run."""
-    from curate.errors import CurateError
-
-    text = info.text_encoder.settings
-    same = (
-        info.image_encoder.model == encoders.image_model
-        and info.text_encoder.model == encoders.text_model
-        and text.get("pooling") == encoders.text_pooling
-        and text.get("max_tokens") == encoders.max_text_tokens
-    )
-    if not same:
-        raise CurateError(
-            f"{path} was embedded with {info.image_encoder.model} + {info.text_encoder.model} "
-            f"({text}); pass --overwrite or another --out to embed with other encoders."
-        )
 
 
 class EmbedWorker:
@@ -274,30 +193,28 @@ class EmbedWorker:
             self.encoders = load_encoders(config.encoders)
         log.info("encoders on %s: %s + %s", self.encoders.device, config.encoders.image_model, config.encoders.text_model)
         self.pool = OrderedPool(config.workers).__enter__()
-        self.mirror = ShardMirror()
+        self.mirror = ShardMirror(sidecars_of)
 
     def run(self, shard: Shard, advance: Callable[[int], None] = ignore_progress,
-            upcoming: Shard | None = None) -> ShardResult:
+            upcoming: Shard | None = None) -> ShardOutcome:
         timer, self.startup = self.startup, StageTimer()  # the first shard carries the load time
         with timer.stage("copy shard"):
             local = self.mirror.fetch(shard)
         self.mirror.prefetch(upcoming)  # copied while this shard is embedded
         try:
-            result = ShardEmbedder(
+            return ShardEmbedder(
                 shard, local=local, encoders=self.encoders, pool=self.pool, config=self.config, timer=timer,
                 advance=advance,
             ).run()
         finally:
             self.mirror.release(local)
-        result.stages = dict(timer.seconds)
-        return result
 
     def close(self) -> None:
         self.pool.__exit__(None, None, None)
         self.mirror.close()
 
 
-def embed_shards_worker(shards: list[Shard], config: EmbedConfig) -> list[ShardResult]:
+def embed_shards_worker(shards: list[Shard], config: EmbedConfig) -> list[ShardOutcome]:
     """Embed `shards` in this process: what one worker of any executor does, in one call."""
     worker = EmbedWorker(config)
     try:
@@ -306,33 +223,31 @@ def embed_shards_worker(shards: list[Shard], config: EmbedConfig) -> list[ShardR
         worker.close()
 
 
-def run_embed(config: EmbedConfig, *, quiet: bool = False) -> EmbedSummary:
+def run_embed(config: EmbedConfig, *, quiet: bool = False) -> StepOutcome:
     """Embed every shard of `config.inputs` that the run directory does not hold yet."""
     config.validate()
+    config = with_locations(config, "inputs", "out")
+    check_backend(config.out)
     layout = RunLayout(config.out)
     shards = find_shards(list(config.inputs), format=config.format)
     _remove_stale_tmp(layout)
-    existing = {p.name for p in layout.shard_files("embeddings")}
+    existing = {p.name for p in layout.shard_files(Table.EMBEDDINGS)}
     done = io_map(partial(finished, layout, config=config, existing=existing), shards, remote=is_url(layout.root))
     todo = [s for s, finished_ in zip(shards, done) if not finished_]
-    skipped = [ShardResult(s.shard_id, skipped=True) for s in shards if s not in todo]
+    skipped = [ShardOutcome(STEP, s.shard_id, skipped=True) for s in shards if s not in todo]
     if skipped:
         log.info("%d of %d shards already embedded; skipping them", len(skipped), len(shards))
-    timer = StageTimer()
     if not todo:
-        return EmbedSummary(skipped, timer, 0.0)
-    job = ShardJob(todo, partial(EmbedWorker, config), label="embed", total=_estimate_total(todo, config), quiet=quiet)
+        return StepOutcome(STEP, skipped, 0.0)
+    job = ShardJob(todo, partial(EmbedWorker, config), label=STEP, total=_estimate_total(todo, config), quiet=quiet)
     outcome = make_executor(config.executor).run(job)
     _remove_stale_tmp(layout)  # what workers killed mid-shard (and then retried) left behind
-    for result in outcome.results:
-        for stage, seconds in result.stages.items():
-            timer.seconds[stage] += seconds
-    return EmbedSummary(skipped + outcome.results, timer, outcome.seconds)
+    return StepOutcome(STEP, skipped + outcome.results, outcome.seconds)
 
 
 def _remove_stale_tmp(layout: RunLayout) -> None:
-    for table in ("embeddings", "errors"):
-        remove_stale_tmp(layout.table_dir(table))
+    for folder in (layout.table_dir(Table.EMBEDDINGS), layout.table_dir(Table.ERRORS), layout.stats_dir(STEP)):
+        remove_stale_tmp(folder)
 
 
 def _estimate_total(shards: list[Shard], config: EmbedConfig) -> int | None:

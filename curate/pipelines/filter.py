@@ -21,11 +21,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
-from curate.io.formats import READERS, WRITERS, Shard, ShardReader, lookup
+from curate.io.formats.base import Shard, ShardReader, lookup
+from curate.io.formats.registry import READERS, WRITERS, sidecars_of
 from curate.io.location import location
 from curate.io.mirror import ShardMirror
 from curate.io.safety import SHARD_ERRORS
-from curate.schemas.config import FilterConfig
+from curate.schemas.config.flow import FilterConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.manifest import (
     DROP_REASONS,
@@ -35,7 +36,7 @@ from curate.schemas.manifest import (
     SubsetManifest,
 )
 from curate.schemas.sample import Sample
-from curate.schemas.tables import ScoresInfo, read_scores_info
+from curate.schemas.tables import ScoresInfo, Table, read_scores_info
 from curate.subsets.output import (
     ShardRoller,
     finish_subset_dir,
@@ -129,7 +130,7 @@ def read_scores_infos(layout: RunLayout) -> dict[Path, ScoresInfo]:
     """Every scores file of the run with its metadata; refuses a run without scores, files
     that are not scores files, and scores from more than one projection (their similarities
     are not comparable, so one threshold could not mean one thing)."""
-    files = layout.shard_files("scores")
+    files = layout.shard_files(Table.SCORES)
     if not files:
         raise CurateError(
             f"{layout.root} has no scores ({layout.table_dir('scores')}/*.parquet); "
@@ -159,7 +160,7 @@ def check_out_dir(config: FilterConfig, shards: list[ScoredShard]) -> None:
     """Refuse an output folder that would mix the subset into the run or over its sources."""
     out = config.out.resolve()
     run = config.run_dir.resolve()
-    if out == run or any(out.is_relative_to(run / table) for table in ("scores", "embeddings", "errors")):
+    if out == run or any(out.is_relative_to(run / table.value) for table in Table):
         raise CurateError(
             f"--out {config.out} is the run itself or inside the run's tables; choose a folder of its own."
         )
@@ -221,7 +222,7 @@ def _copy_with_progress(
     estimates = [s.reader().count_if_local() for s in todo]
     total = None if None in estimates else sum(estimates)  # type: ignore[arg-type]
     read = 0
-    mirror = ShardMirror()  # local copies of sources that live at URLs
+    mirror = ShardMirror(sidecars_of)  # local copies of sources that live at URLs
     with roller, mirror, make_progress(unit="pairs", quiet=quiet) as progress:
         task = progress.add_task("filter", total=total)
         for shard, estimate in zip(todo, estimates):

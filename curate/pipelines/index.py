@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -27,13 +27,20 @@ from curate.index.kinds import IndexPlan, create_index
 from curate.index.recall import exact_neighbours, sample_rows, tune
 from curate.index.store import embeddings_fingerprint, read_index_card
 from curate.io.atomic import atomic_dir, remove_stale_dirs, write_json_atomic
-from curate.io.embeddings import embeddings_files, iter_batches, row_count, vectors
+from curate.io.embeddings import (
+    check_encoders,
+    embeddings_files,
+    embeddings_info,
+    iter_batches,
+    row_count,
+    vectors,
+)
 from curate.io.tables import ParquetTableWriter
 from curate.io.vectorfile import VectorFile
 from curate.models.projection import Projection, load_projection
 from curate.pipelines.train_data import common_encoders
 from curate.runtime.timing import StageTimer
-from curate.schemas.config import IndexConfig
+from curate.schemas.config.vectors import IndexConfig
 from curate.schemas.index import (
     IDS_FILE,
     IDS_SCHEMA,
@@ -71,14 +78,12 @@ class ProjectedRun:
         return self.image if name == "image" else self.text
 
 
-def check_encoders(files: list[Path], card: ProjectionCard, projection_dir: Path) -> None:
+def check_run_encoders(files: list[Path], card: ProjectionCard, projection_dir: Path) -> None:
     """Refuse to project embeddings made by other encoders than the projection was trained on."""
     image, text = common_encoders(files)
-    if (image.signature(), text.signature()) != (card.image_encoder.signature(), card.text_encoder.signature()):
-        raise CurateError(
-            f"{projection_dir} was trained on {card.image_encoder.model} + {card.text_encoder.model} vectors but "
-            f"{files[0].parent} holds {image.model} + {text.model} ones; use a projection trained on this run's encoders."
-        )
+    check_encoders(files[0].parent, replace(embeddings_info(files[0]), image_encoder=image, text_encoder=text),
+                   (card.image_encoder, card.text_encoder),
+                   remedy=f"{projection_dir} was trained on other vectors; use a projection trained on this run's encoders.")
 
 
 def project_run(files: list[Path], projection: Projection, *, ids_path: Path, scratch: Path,
@@ -144,7 +149,7 @@ def run_index(config: IndexConfig, *, quiet: bool = False) -> IndexResult:
     config.validate()
     files = embeddings_files(config.run_dir)
     projection, proj_card = load_projection(config.projection)
-    check_encoders(files, proj_card, config.projection)
+    check_run_encoders(files, proj_card, config.projection)
     folder, fingerprint = RunLayout(config.run_dir).index_dir, embeddings_fingerprint(files)
     existing = read_index_card(folder)
     if not config.overwrite and up_to_date(existing, fingerprint=fingerprint, projection=proj_card, config=config):

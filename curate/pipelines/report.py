@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-import curate.io.formats  # noqa: F401  (fills the reader registry the thumbnails use)
+import curate.io.formats.registry  # noqa: F401  (fills the reader registry the thumbnails use)
 from curate.errors import CurateError
 from curate.io.atomic import atomic_path
 from curate.io.run_database import RunDatabase
@@ -27,10 +27,10 @@ from curate.report.embedding_map import EmbeddingMap, embedding_map
 from curate.report.html import ReportData, render_html
 from curate.report.stats import ScoreStats, error_rows, score_stats, table_rows
 from curate.report.thumbnails import attach_thumbnails, extreme_pairs
-from curate.schemas.config import ReportConfig
+from curate.schemas.config.review import ReportConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.projection import CARD_FILE
-from curate.schemas.tables import read_embeddings_info, read_scores_info
+from curate.schemas.tables import Table, read_embeddings_info, read_scores_info
 
 log = logging.getLogger("curate")
 
@@ -51,7 +51,7 @@ def run_report(config: ReportConfig) -> ReportSummary:
     config.validate()
     start = time.perf_counter()
     with RunDatabase(config.run_dir) as db:
-        db.require("scores")
+        db.require(Table.SCORES)
         data, shown = gather(db, config)
     pngs = write_figures(data.figures, config.html_path)
     with atomic_path(config.html_path) as tmp:
@@ -74,7 +74,7 @@ def gather(db: RunDatabase, config: ReportConfig) -> tuple[ReportData, int]:
     points = embedding_map(db, sample=config.sample, projection_dir=projection_dir, seed=config.seed)
     data = ReportData(
         run_dir=str(config.run_dir), created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        stats=stats, extremes=extremes, errors=errors, embeddings_rows=table_rows(db, "embeddings"),
+        stats=stats, extremes=extremes, errors=errors, embeddings_rows=table_rows(db, Table.EMBEDDINGS),
         error_rows=sum(e.count for e in errors), figures=draw(stats, points), encoders=encoders_used(db.layout),
         projections=projections, card=read_card_json(projection_dir), map_note=_map_note(points, config.sample),
         notes=_notes(projections),
@@ -108,7 +108,7 @@ def write_figures(pngs: dict[str, bytes], html_path: Path) -> list[Path]:
 def encoders_used(layout: RunLayout) -> list[dict[str, Any]]:
     """The distinct encoders named in the embeddings files' metadata (normally one per side)."""
     seen: dict[str, dict[str, Any]] = {}
-    for path in layout.shard_files("embeddings"):
+    for path in layout.shard_files(Table.EMBEDDINGS):
         try:
             info = read_embeddings_info(pq.read_schema(path))
         except (KeyError, TypeError, ValueError, OSError):
@@ -121,7 +121,7 @@ def encoders_used(layout: RunLayout) -> list[dict[str, Any]]:
 def projections_used(layout: RunLayout) -> list[dict[str, str]]:
     """Projection fingerprints named by the scores files, the most used first."""
     counts: Counter = Counter()
-    for path in layout.shard_files("scores"):
+    for path in layout.shard_files(Table.SCORES):
         try:
             info = read_scores_info(pq.read_schema(path))
         except (KeyError, TypeError, ValueError, OSError):

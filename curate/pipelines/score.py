@@ -23,56 +23,33 @@ import pyarrow.parquet as pq
 
 from curate.io.atomic import remove_stale_tmp
 from curate.io.embeddings import embeddings_info, iter_batches, row_count, vectors
-from curate.io.formats.base import Shard
-from curate.io.location import Location, io_map, is_url
+from curate.io.location import Location, check_backend, io_map, is_url, with_locations
 from curate.io.mirror import ShardMirror
+from curate.io.stats_files import write_outcome
 from curate.io.tables import ParquetTableWriter, table_footer
 from curate.models.devices import resolve_device
 from curate.models.projection import Projection, load_projection
 from curate.pipelines.score_inputs import collect_embeddings
 from curate.runtime.executors import make_executor
 from curate.runtime.jobs import ShardJob
-from curate.schemas.config import ScoreConfig
-from curate.schemas.layout import RunLayout
+from curate.schemas.arrow_schemas import scores_schema
+from curate.schemas.config.flow import ScoreConfig
+from curate.schemas.layout import RunLayout, TableFile
+from curate.schemas.outcome import ShardOutcome, StepOutcome
 from curate.schemas.projection import ProjectionCard
-from curate.schemas.tables import ScoresInfo, read_scores_info, scores_schema
+from curate.schemas.tables import ScoresInfo, Table, read_scores_info
 from curate.versions import library_versions
 
 log = logging.getLogger("curate")
+STEP = "score"
 NON_FINITE_SCORE = -1.0  # the lowest cosine: no --min-sim keeps a pair whose vectors overflowed
 
 
 @dataclass
-class ShardScore:
-    """One shard's outcome; `skipped` when an up-to-date scores file was already there."""
+class ScoreSummary(StepOutcome):
+    """The step's outcome and the projection that scored it (for the end-of-run table)."""
 
-    shard_id: str
-    rows: int = 0
-    seconds: float = 0.0
-    skipped: bool = False
-    non_finite: int = 0
-
-    @property
-    def samples(self) -> int:
-        """Rows scored: what the executors' progress bars count."""
-        return self.rows
-
-
-@dataclass
-class ScoreSummary:
-    """Totals for the end-of-run table and for benchmarks."""
-
-    shards: list[ShardScore]
-    projection: ProjectionCard
-    seconds: float
-
-    @property
-    def rows(self) -> int:
-        return sum(s.rows for s in self.shards if not s.skipped)
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
+    projection: ProjectionCard | None = None
 
 
 def up_to_date(scores: Location, embeddings: Location, card: ProjectionCard) -> bool:
@@ -105,28 +82,33 @@ def batch_similarity(model: Projection, batch: pa.RecordBatch) -> tuple[pa.Array
 
 
 def score_shard(embeddings: Path, *, model: Projection, card: ProjectionCard, config: ScoreConfig,
-                advance: Callable[[int], None]) -> ShardScore:
-    """Stream one embeddings file into its scores file, published only when complete."""
+                advance: Callable[[int], None]) -> ShardOutcome:
+    """Stream one embeddings file into its scores file, published only when complete (stats file first)."""
     start = time.perf_counter()
+    layout = RunLayout(config.out)
     schema = scores_schema(scores_info_for(embeddings, config, card), pq.read_schema(embeddings))
     kept = [name for name in schema.names if name != "similarity"]
-    writer = ParquetTableWriter(RunLayout(config.out).scores(embeddings.stem), schema)
-    result = ShardScore(embeddings.stem)
+    writer = ParquetTableWriter(layout.scores(embeddings.stem), schema)
+    outcome = ShardOutcome(STEP, embeddings.stem, counts={"non_finite": 0})
     try:
         for batch in iter_batches(embeddings, columns=kept + ["image_emb", "text_emb"]):
             columns = {name: batch.column(name) for name in kept}
             columns["similarity"], bad = batch_similarity(model, batch)
             writer.write_rows(columns)
-            result.rows, result.non_finite = result.rows + batch.num_rows, result.non_finite + bad
+            outcome.rows += batch.num_rows
+            outcome.counts["non_finite"] += bad
             advance(batch.num_rows)
+        outcome.seconds = time.perf_counter() - start
+        outcome.stages = {"score": outcome.seconds}
+        write_outcome(layout, outcome)
         writer.close()
     except BaseException:
         writer.abort()
         raise
-    if result.non_finite:
-        log.warning("%s: %d pairs had non-finite vectors; scored %s", embeddings.stem, result.non_finite, NON_FINITE_SCORE)
-    result.seconds = time.perf_counter() - start
-    return result
+    if outcome.counts["non_finite"]:
+        log.warning("%s: %d pairs had non-finite vectors; scored %s", embeddings.stem, outcome.counts["non_finite"],
+                    NON_FINITE_SCORE)
+    return outcome
 
 
 class ScoreWorker:
@@ -138,7 +120,7 @@ class ScoreWorker:
         self.model, self.card = load_projection(config.projection, device=resolve_device(config.device))
         self.mirror = ShardMirror()
 
-    def run(self, shard: Shard, advance: Callable[[int], None], upcoming: Shard | None = None) -> ShardScore:
+    def run(self, shard: TableFile, advance: Callable[[int], None], upcoming: TableFile | None = None) -> ShardOutcome:
         with self.mirror.local(shard) as local:
             self.mirror.prefetch(upcoming)
             return score_shard(local.path, model=self.model, card=self.card, config=self.config, advance=advance)
@@ -151,23 +133,30 @@ class ScoreWorker:
 def run_score(config: ScoreConfig, *, quiet: bool = False) -> ScoreSummary:
     """Score every input's embeddings with the projection, skipping shards already scored by it."""
     config.validate()
+    config = with_locations(config, "inputs", "out")
+    check_backend(config.out)
     _, card = load_projection(config.projection, device=resolve_device(config.device))  # refuse a bad one early
     files = collect_embeddings(config, card, quiet=quiet)
     layout = RunLayout(config.out)
-    remove_stale_tmp(layout.table_dir("scores"))
+    _remove_stale_tmp(layout)
     remote = is_url(layout.root) or any(is_url(f) for f in files)
     current = io_map(lambda f: not config.overwrite and up_to_date(layout.scores(f.stem), f, card), files, remote=remote)
     todo = [f for f, current_ in zip(files, current) if not current_]
-    results = [ShardScore(f.stem, skipped=True) for f in files if f not in todo]
+    results = [ShardOutcome(STEP, f.stem, skipped=True) for f in files if f not in todo]
     if results:
         log.info("%d of %d shards already scored by this projection; skipping them", len(results), len(files))
     seconds = 0.0
     if todo:
-        shards = [Shard(path=f, format="embeddings", shard_id=f.stem) for f in todo]
-        job = ShardJob(shards, partial(ScoreWorker, config), label="score", unit="rows",
+        items = [TableFile(shard_id=f.stem, path=f) for f in todo]
+        job = ShardJob(items, partial(ScoreWorker, config), label=STEP, unit="rows",
                        total=sum(io_map(row_count, todo, remote=remote)), quiet=quiet)
         outcome = make_executor(config.executor).run(job)
-        remove_stale_tmp(layout.table_dir("scores"))  # what workers killed mid-shard left behind
+        _remove_stale_tmp(layout)  # what workers killed mid-shard left behind
         results, seconds = results + outcome.results, outcome.seconds
     results.sort(key=lambda r: r.shard_id)
-    return ScoreSummary(results, card, seconds)
+    return ScoreSummary(STEP, results, seconds, projection=card)
+
+
+def _remove_stale_tmp(layout: RunLayout) -> None:
+    for folder in (layout.table_dir(Table.SCORES), layout.stats_dir(STEP)):
+        remove_stale_tmp(folder)

@@ -12,20 +12,25 @@ import logging
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.io.embeddings import embeddings_files, embeddings_info, vector_dims
+from curate.io.embeddings import (
+    check_encoders,
+    embeddings_files,
+    embeddings_info,
+    vector_dims,
+)
 from curate.io.location import Location, io_map, is_url
 from curate.io.tables import table_schema
-from curate.schemas.config import EmbedConfig, EncoderConfig, ScoreConfig
+from curate.schemas.config.flow import EncoderConfig, ScoreConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.projection import ProjectionCard
-from curate.schemas.tables import EncoderInfo
+from curate.schemas.tables import Table
 
 log = logging.getLogger("curate")
 
 
 def is_run_dir(path: Location) -> bool:
     """A run directory is recognised by its `embeddings/` folder."""
-    return path.is_dir() and (path / "embeddings").is_dir()
+    return path.is_dir() and (path / Table.EMBEDDINGS.value).is_dir()
 
 
 def encoder_config(card: ProjectionCard, *, device: str) -> EncoderConfig:
@@ -39,16 +44,6 @@ def encoder_config(card: ProjectionCard, *, device: str) -> EncoderConfig:
     )
 
 
-def encoder_difference(got: EncoderInfo, want: EncoderInfo) -> str:
-    """`model-a (384-d)` vs `model-b (768-d)`, or the settings that differ when the models agree."""
-    if (got.model, got.dim) != (want.model, want.dim):
-        return f"{got.model} ({got.dim}-d), but the projection was trained on {want.model} ({want.dim}-d)"
-    keys = sorted(k for k in set(got.settings) | set(want.settings) if got.settings.get(k) != want.settings.get(k))
-    ours = ", ".join(f"{k}={got.settings.get(k)}" for k in keys)
-    theirs = ", ".join(f"{k}={want.settings.get(k)}" for k in keys)
-    return f"{got.model} with {ours}, but the projection was trained with {theirs}"
-
-
 def check_against_card(path: Location, card: ProjectionCard, projection: Path) -> None:
     """Refuse vectors of other dimensions or other encoders than the card names."""
     schema = table_schema(path)  # one footer read (a round trip, for a file at a URL)
@@ -58,13 +53,9 @@ def check_against_card(path: Location, card: ProjectionCard, projection: Path) -
             f"{path} holds {dims[0]}-d image and {dims[1]}-d text vectors, but the projection {projection} "
             f"expects {expected[0]}-d and {expected[1]}-d."
         )
-    info = embeddings_info(path, schema)
-    for side, got, want in (("image", info.image_encoder, card.image_encoder), ("text", info.text_encoder, card.text_encoder)):
-        if got.signature() != want.signature():
-            raise CurateError(
-                f"{path} was embedded with the {side} encoder {encoder_difference(got, want)} "
-                f"({projection}); score embeddings of the card's encoders or train a projection on these."
-            )
+    check_encoders(path, embeddings_info(path, schema), (card.image_encoder, card.text_encoder),
+                   remedy=f"{projection} was trained on other vectors: score embeddings of the card's encoders "
+                          "or train a projection on these.")
 
 
 def shard_embeddings(paths: list[Location], config: ScoreConfig, card: ProjectionCard, *, quiet: bool) -> list[Location]:
@@ -74,16 +65,14 @@ def shard_embeddings(paths: list[Location], config: ScoreConfig, card: Projectio
 
     layout = RunLayout(config.out)
     shards = find_shards(paths, format=config.format)
-    listed = {p.name for p in layout.shard_files("embeddings")}  # one listing, not a check per shard
+    listed = {p.name for p in layout.shard_files(Table.EMBEDDINGS)}  # one listing, not a check per shard
     existing = [layout.embeddings(s.shard_id) for s in shards if layout.embeddings(s.shard_id).name in listed]
     io_map(lambda path: check_against_card(path, card, config.projection), existing, remote=is_url(config.out))
     missing = [s for s in shards if layout.embeddings(s.shard_id).name not in listed]
     if missing:
         log.info("%d of %d shards have no embeddings yet; embedding them with the card's encoders", len(missing), len(shards))
-        run_embed(EmbedConfig(
-            inputs=tuple(s.path for s in missing), out=config.out, encoders=encoder_config(card, device=config.device),
-            batch_size=config.batch_size, workers=config.workers, format=config.format, executor=config.executor,
-        ), quiet=quiet)
+        encoders = encoder_config(card, device=config.device)
+        run_embed(config.embedding(tuple(s.path for s in missing), encoders), quiet=quiet)
     return [layout.embeddings(s.shard_id) for s in shards]
 
 

@@ -20,7 +20,7 @@ from curate.index.store import BuiltIndex
 from curate.io.embeddings import embeddings_files
 from curate.models.projection import read_card
 from curate.models.search_query import embed_image_query, embed_text_query
-from curate.schemas.config import SearchConfig
+from curate.schemas.config.vectors import SearchConfig
 from curate.schemas.index import SearchHit
 from curate.schemas.layout import RunLayout
 

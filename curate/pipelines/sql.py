@@ -22,7 +22,7 @@ from curate.errors import CurateError
 from curate.io.atomic import atomic_path
 from curate.io.formats.base import lookup
 from curate.io.run_database import QueryStream, RunDatabase
-from curate.schemas.config import SqlConfig
+from curate.schemas.config.review import SqlConfig
 
 MAX_CELL_CHARS = 120
 MIN_COLUMN_CHARS = 12  # narrower than this per column, records are shown one by one

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from curate.io.run_database import RunDatabase
 from curate.report.stats import histogram
-from curate.schemas.config import StatsConfig
+from curate.schemas.config.flow import StatsConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.stats import (
     HistogramBin,
@@ -21,7 +21,7 @@ from curate.schemas.stats import (
     ThresholdCount,
     quantile_name,
 )
-from curate.schemas.tables import read_scores_info
+from curate.schemas.tables import Table, read_scores_info
 
 log = logging.getLogger("curate")
 SUMMARY_SQL = (
@@ -34,7 +34,7 @@ SUMMARY_SQL = (
 def projections_of(layout: RunLayout) -> tuple[str, ...]:
     """Fingerprints named by the scores files (more than one means shards were scored apart)."""
     found = set()
-    for path in layout.shard_files("scores"):
+    for path in layout.shard_files(Table.SCORES):
         try:
             found.add(read_scores_info(pq.read_schema(path)).projection)
         except (KeyError, ValueError, TypeError):
@@ -80,7 +80,7 @@ def run_stats(config: StatsConfig) -> SimilarityStats:
     layout = RunLayout(config.run)
     wanted = sorted({round(q, 10) for q in config.quantiles} | {top_quantile(f) for f in config.top_fractions})
     with RunDatabase(config.run) as db:
-        db.require("scores")
+        db.require(Table.SCORES)
         row = db.arrow(SUMMARY_SQL, [wanted]).to_pylist()[0]
         count = int(row["n"])
         quantiles = dict(zip(wanted, row["q"])) if count else {}
@@ -90,7 +90,7 @@ def run_stats(config: StatsConfig) -> SimilarityStats:
     if len(projections) > 1:
         log.warning("the scores files of %s were made by %d different projections", config.run, len(projections))
     return SimilarityStats(
-        run=str(config.run), files=len(layout.shard_files("scores")), projections=projections, count=count,
+        run=str(config.run), files=len(layout.shard_files(Table.SCORES)), projections=projections, count=count,
         mean=row["mean"], std=row["std"], min=row["low"], max=row["high"],
         quantiles={quantile_name(q): quantiles[round(q, 10)] for q in config.quantiles} if count else {},
         histogram=bins, thresholds=thresholds,

@@ -34,7 +34,7 @@ from curate.models.projection import (
     save_weights,
 )
 from curate.pipelines.train_data import TrainingSplit, common_encoders, split_embeddings
-from curate.schemas.config import TrainConfig
+from curate.schemas.config.flow import TrainConfig
 from curate.schemas.projection import ProjectionCard, ValidationMetrics
 from curate.schemas.tables import EncoderInfo
 from curate.versions import library_versions

@@ -21,10 +21,10 @@ from curate.errors import CurateError
 from curate.models.devices import resolve_device
 from curate.prompt_lms.bertscore import BertScorer
 from curate.prompt_lms.card import PromptModelCard
+from curate.prompt_lms.config import PromptsEvalConfig
 from curate.prompt_lms.generate import load_trained
 from curate.prompt_lms.generation import Generation, generate
 from curate.prompt_lms.subjects import top_subjects
-from curate.schemas.config import PromptsEvalConfig
 from curate.text_metrics import (
     best_meteor,
     contains_phrase,

@@ -12,9 +12,9 @@ from typing import Any
 from curate.io.atomic import atomic_path
 from curate.models.devices import resolve_device
 from curate.prompt_lms.card import PromptModelCard
+from curate.prompt_lms.config import PromptsGenerateConfig
 from curate.prompt_lms.generation import Generation, generate
 from curate.prompt_lms.models import load_prompt_model
-from curate.schemas.config import PromptsGenerateConfig
 
 
 def load_trained(model_dir: Path, *, device: str) -> tuple[Any, Any, PromptModelCard]:

@@ -16,7 +16,7 @@ import torch
 
 from curate.prompt_lms.card import PromptModelCard
 from curate.prompt_lms.clean import normalize, strip_tags
-from curate.schemas.config import GenerationSettings
+from curate.prompt_lms.config import GenerationSettings
 
 STOP_WINDOW = 16  # trailing tokens decoded to look for the end tag
 SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")  # word-level tokenizers decode "fox , art"

@@ -29,10 +29,10 @@ from curate.prompt_lms.clean import (
     normalize,
     plain_version,
 )
+from curate.prompt_lms.config import PromptsPrepareConfig
 from curate.prompt_lms.sources import PromptRow, read_prompts
 from curate.prompt_lms.split import SPLITS, split_of
 from curate.prompt_lms.subjects import subject_of
-from curate.schemas.config import PromptsPrepareConfig
 
 FLUSH_ROWS = 2048
 

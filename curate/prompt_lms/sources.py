@@ -78,7 +78,7 @@ def _tables_in(folder: Path) -> list[Path]:
 
 
 def _shard_rows(path: Path) -> Iterator[PromptRow]:
-    import curate.io.formats  # noqa: F401  (fills the format registries)
+    import curate.io.formats.registry  # noqa: F401  (fills the format registries)
     from curate.io.formats.detect import find_shards, reader_for
     from curate.schemas.sample import Sample
 

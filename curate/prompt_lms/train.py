@@ -17,17 +17,17 @@ from curate.models.devices import resolve_device
 from curate.prompt_lms.batches import Batcher, PromptRows, load_rows
 from curate.prompt_lms.card import PREPARE_REPORT, PrepareReport, PromptModelCard
 from curate.prompt_lms.checkpoints import last_dir, load_last
+from curate.prompt_lms.config import (
+    RECIPE_GENERATION,
+    PromptsPrepareConfig,
+    PromptTrainConfig,
+)
 from curate.prompt_lms.models import (
     freeze_to_top,
     load_prompt_model,
     training_precision,
 )
 from curate.prompt_lms.trainer import LoopState, PromptTrainer, TrainParts
-from curate.schemas.config import (
-    RECIPE_GENERATION,
-    PromptsPrepareConfig,
-    PromptTrainConfig,
-)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import torch
 from curate.console import log
 from curate.prompt_lms.batches import Batcher, PromptRows, batch_indices
 from curate.prompt_lms.checkpoints import save_best, save_last
+from curate.prompt_lms.config import PromptTrainConfig
 from curate.prompt_lms.history import (
     CURVES_PNG,
     HISTORY_CSV,
@@ -26,7 +27,6 @@ from curate.prompt_lms.history import (
     write_history_csv,
 )
 from curate.prompt_lms.models import Precision
-from curate.schemas.config import PromptTrainConfig
 
 EpochMetrics = Callable[[Any], dict[str, float]]
 

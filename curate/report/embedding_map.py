@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from curate.errors import CurateError
 from curate.io.run_database import RunDatabase
+from curate.schemas.tables import Table
 
 log = logging.getLogger("curate")
 
@@ -35,9 +36,9 @@ class EmbeddingMap:
 
 def embedding_map(db: RunDatabase, *, sample: int, projection_dir: str | None, seed: int) -> EmbeddingMap | None:
     """Sample, project (if possible), reduce; None when there is nothing to draw."""
-    if sample < 3 or "scores" not in db.views:
+    if sample < 3 or Table.SCORES not in db.views:
         return None
-    rows = sample_vectors(db.layout.shard_files("embeddings"), sample=sample, seed=seed)
+    rows = sample_vectors(db.layout.shard_files(Table.EMBEDDINGS), sample=sample, seed=seed)
     if rows is None or rows.num_rows < 3:
         return None
     joined = _with_similarity(db, rows)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from curate.io.run_database import RunDatabase
+from curate.schemas.tables import Table
 
 FINE_BINS = 600  # the sweep curve's resolution; the histogram groups them by HIST_GROUP
 HIST_GROUP = 12  # 600 / 12 = 50 bars
@@ -168,7 +169,7 @@ def shard_histograms(db: RunDatabase, shards: list[str], *, low: float, high: fl
 
 def error_rows(db: RunDatabase) -> list[ErrorRow]:
     """The error table grouped by stage and kind, largest first."""
-    if "errors" not in db.views:
+    if Table.ERRORS not in db.views:
         return []
     rows = db.arrow(
         "SELECT stage, error, count(*) AS n, min(key) AS k, arg_min(message, key) AS m "
@@ -191,7 +192,7 @@ def _quantiles(db: RunDatabase) -> dict[float, float]:
 
 
 def _errors_per_shard(db: RunDatabase) -> dict[str, int]:
-    if "errors" not in db.views:
+    if Table.ERRORS not in db.views:
         return {}
     rows = db.arrow(f"SELECT {SHARD_EXPR} AS shard, count(*) AS n FROM errors GROUP BY shard").to_pylist()
     return {r["shard"]: r["n"] for r in rows}

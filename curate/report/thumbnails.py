@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 
-from curate.io.formats.base import READERS, Shard
+from curate.io.formats.base import Shard
+from curate.io.formats.registry import READERS, sidecars_of
 from curate.io.location import Location, location
 from curate.io.mirror import ShardMirror
 from curate.io.run_database import RunDatabase
@@ -88,7 +89,7 @@ def attach_thumbnails(pairs: list[Pair], layout: RunLayout, *, px: int) -> None:
             gone.append(shard.path)
             _note(wanted, f"source {shard.path} is gone")
         else:
-            with ShardMirror() as mirror, mirror.local(shard) as local:
+            with ShardMirror(sidecars_of) as mirror, mirror.local(shard) as local:
                 _read_images(local, wanted, px=px)
     if gone:
         log.warning("no thumbnails from %d source shard(s) that have moved or gone, e.g. %s", len(gone), gone[0])

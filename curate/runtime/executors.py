@@ -11,7 +11,7 @@ import time
 
 from curate.runtime.jobs import Executor, JobOutcome, ShardJob
 from curate.runtime.ray_executor import RayExecutor
-from curate.schemas.config import ExecutorConfig
+from curate.schemas.config.flow import EXECUTOR_NAMES, ExecutorConfig
 
 
 class LocalExecutor(Executor):
@@ -35,6 +35,7 @@ class LocalExecutor(Executor):
 
 
 EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor, "ray": RayExecutor}
+assert tuple(EXECUTORS) == EXECUTOR_NAMES, "the --executor names and the registry must agree"
 
 
 def make_executor(config: ExecutorConfig) -> Executor:

@@ -14,17 +14,15 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from curate.io.formats.base import Shard
-from curate.schemas.config import ExecutorConfig
+from curate.schemas.config.flow import ExecutorConfig
+from curate.schemas.outcome import ShardOutcome
 
 
-class ShardOutcome(Protocol):
-    """What a worker returns per shard; `samples` (in = out + errors) drives progress."""
+class WorkItem(Protocol):
+    """What an executor hands a worker: an input shard (embed) or a run table's file (score)."""
 
     shard_id: str
-
-    @property
-    def samples(self) -> int: ...
+    path: Any
 
 
 class ShardWorker(Protocol):
@@ -34,7 +32,7 @@ class ShardWorker(Protocol):
     start fetching it (a remote shard's copy) while it processes `shard`.
     """
 
-    def run(self, shard: Shard, advance: Callable[[int], None], upcoming: Shard | None = None) -> ShardOutcome: ...
+    def run(self, shard: Any, advance: Callable[[int], None], upcoming: Any = None) -> ShardOutcome: ...
 
     def close(self) -> None: ...
 
@@ -43,7 +41,7 @@ class ShardWorker(Protocol):
 class ShardJob:
     """One command's work as an executor sees it, and how its progress bar reads."""
 
-    shards: list[Shard]
+    shards: list[WorkItem]
     build_worker: Callable[[], ShardWorker]  # picklable: shipped to Ray workers
     label: str  # "embed", "score": the progress bar's description
     unit: str = "pairs"
@@ -55,7 +53,7 @@ class ShardJob:
 class JobOutcome:
     """Per-shard outcomes in the job's shard order, and the wall time spent on shards."""
 
-    results: list[Any]  # one ShardOutcome per shard, of the step's own type
+    results: list[ShardOutcome]  # one per shard, in job order
     seconds: float
 
 

@@ -9,17 +9,11 @@ input order, which keeps output rows deterministic across runs.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def default_workers() -> int:
-    """Leave one core to the model; at least one decode worker, at most eight."""
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
 class OrderedPool:

@@ -24,15 +24,15 @@ from collections import deque
 from typing import Any, Callable
 
 from curate.errors import CurateError
-from curate.io.formats.base import Shard
 from curate.runtime.jobs import (
     Executor,
     JobOutcome,
     ShardJob,
     ShardWorker,
+    WorkItem,
     ignore_progress,
 )
-from curate.schemas.config import ExecutorConfig
+from curate.schemas.config.flow import ExecutorConfig
 
 log = logging.getLogger("curate")
 POLL_SECONDS = 0.5  # how often the driver's bar reads the workers' batch counts
@@ -92,11 +92,11 @@ class ShardQueue:
     a run is never longer than with no reservation.
     """
 
-    def __init__(self, shards: list[Shard]) -> None:
+    def __init__(self, shards: list[WorkItem]) -> None:
         self.queue = deque(shards)
-        self.reserved: dict[int, Shard] = {}
+        self.reserved: dict[int, WorkItem] = {}
 
-    def next_for(self, worker: int) -> tuple[Shard, Shard | None] | None:
+    def next_for(self, worker: int) -> tuple[WorkItem, WorkItem | None] | None:
         """(shard to run now, shard reserved as its next) for a free worker, or None if none are left."""
         shard = self.reserved.pop(worker, None)
         if shard is None and self.queue:
@@ -144,7 +144,7 @@ class ShardActor:
             raise self.failure
         return True
 
-    def run(self, shard: Shard, upcoming: Shard | None = None) -> Any:
+    def run(self, shard: WorkItem, upcoming: WorkItem | None = None) -> Any:
         advance = ignore_progress if self.counter is None else BatchedReport(self.counter, shard.shard_id)
         return self.worker.run(shard, advance, upcoming)
 
@@ -218,7 +218,7 @@ class RayExecutor(Executor):
         from curate.console import make_progress
 
         queue = ShardQueue(job.shards)
-        waiting: dict[Any, tuple[int, Shard | None]] = {actor.ready.remote(): (i, None) for i, actor in enumerate(actors)}
+        waiting: dict[Any, tuple[int, WorkItem | None]] = {actor.ready.remote(): (i, None) for i, actor in enumerate(actors)}
         done: dict[str, Any] = {}
         finished: dict[str, int] = {}
         with make_progress(unit=job.unit, quiet=job.quiet) as progress:
@@ -249,7 +249,7 @@ def release(ray: Any, actors: list[Any], *, timeout: float = 30.0) -> None:
         ray.kill(actor)
 
 
-def fetch(ray: Any, ref: Any, shard: Shard | None) -> Any:
+def fetch(ray: Any, ref: Any, shard: WorkItem | None) -> Any:
     """A shard's outcome; a user error or a worker dead past its retries becomes one clear line."""
     try:
         return ray.get(ref)

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import Any, Iterable, Protocol
 
-if TYPE_CHECKING:
-    from pathlib import Path
+from curate.schemas.tables import Table
 
-    from curate.io.location import RemotePath
+STATS_DIR = "stats"  # RUN_DIR/stats/<step>/<shard-id>.json: one outcome per finished shard
 
-    Location = Union[Path, RemotePath]
 
-TABLES = ("embeddings", "errors", "scores")
+class Location(Protocol):
+    """What the layout needs of a place: a local `Path`, or a URL's `RemotePath` (`io/location.py`)."""
+
+    name: str
+
+    def __truediv__(self, other: str) -> Any: ...
+
+    def is_dir(self) -> bool: ...
+
+    def glob(self, pattern: str) -> Iterable[Any]: ...
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """One shard's file of a run table, as a unit of work (`score` is handed embeddings files)."""
+
+    shard_id: str
+    path: Any  # a Location
 
 
 @dataclass(frozen=True)
@@ -23,34 +38,41 @@ class RunLayout:
     URL): every path below is then a `RemotePath` too, and the same names hold there.
     """
 
-    root: "Location"
+    root: Any  # a Location
 
-    def table_dir(self, table: str) -> "Location":
-        return self.root / table
+    def table_dir(self, table: Table) -> Any:
+        return self.root / Table(table).value
 
-    def table_path(self, table: str, shard_id: str) -> "Location":
-        return self.root / table / f"{shard_id}.parquet"
+    def table_path(self, table: Table, shard_id: str) -> Any:
+        return self.table_dir(table) / f"{shard_id}.parquet"
 
-    def embeddings(self, shard_id: str) -> "Location":
-        return self.table_path("embeddings", shard_id)
+    def embeddings(self, shard_id: str) -> Any:
+        return self.table_path(Table.EMBEDDINGS, shard_id)
 
-    def errors(self, shard_id: str) -> "Location":
-        return self.table_path("errors", shard_id)
+    def errors(self, shard_id: str) -> Any:
+        return self.table_path(Table.ERRORS, shard_id)
 
-    def scores(self, shard_id: str) -> "Location":
-        return self.table_path("scores", shard_id)
+    def scores(self, shard_id: str) -> Any:
+        return self.table_path(Table.SCORES, shard_id)
+
+    def stats(self, step: str, shard_id: str) -> Any:
+        """`RUN_DIR/stats/<step>/<shard-id>.json`: a finished shard's `ShardOutcome` (schemas/outcome.py)."""
+        return self.root / STATS_DIR / step / f"{shard_id}.json"
+
+    def stats_dir(self, step: str) -> Any:
+        return self.root / STATS_DIR / step
 
     @property
-    def index_dir(self) -> "Location":
+    def index_dir(self) -> Any:
         """`RUN_DIR/index/`: FAISS indexes, ids.parquet and card.json (see schemas/index.py)."""
         return self.root / "index"
 
     @property
-    def dedup_dir(self) -> "Location":
+    def dedup_dir(self) -> Any:
         """`RUN_DIR/dedup/`: dedup.parquet (key, group, kept) and summary.json."""
         return self.root / "dedup"
 
-    def shard_files(self, table: str) -> list["Location"]:
+    def shard_files(self, table: Table) -> list[Any]:
         """The completed files of a table, sorted (temporary files are hidden dot-files)."""
         folder = self.table_dir(table)
         if not folder.is_dir():

@@ -1,29 +1,37 @@
-"""Arrow schemas of the on-disk tables and the JSON metadata stored inside them.
+"""The run's tables and the JSON metadata stored inside their files.
 
 These are the contracts between steps (see docs/formats.md). A version number travels in
-every file so a later step can refuse a file it does not understand.
+every file so a later step can refuse a file it does not understand. The Arrow schemas of
+the tables are in `schemas/arrow_schemas.py` (this module imports no pyarrow, so configs and
+cards stay light to import).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SCHEMA_VERSION = 1
 METADATA_KEY = b"curate"
 
-ERRORS_SCHEMA = pa.schema(
-    [
-        pa.field("key", pa.string(), nullable=False),
-        pa.field("stage", pa.string(), nullable=False),
-        pa.field("error", pa.string(), nullable=False),
-        pa.field("message", pa.string(), nullable=False),
-    ]
-)
 
+class Table(str, Enum):
+    """The per-shard tables of a run directory: `RUN_DIR/<table>/<shard-id>.parquet`.
+
+    A `str` enum, so a member is also the folder name and the DuckDB view name.
+    """
+
+    EMBEDDINGS = "embeddings"
+    ERRORS = "errors"
+    SCORES = "scores"
+
+    def __str__(self) -> str:
+        return self.value
 
 @dataclass(frozen=True)
 class EncoderInfo:
@@ -37,6 +45,22 @@ class EncoderInfo:
     def signature(self) -> str:
         """The identity that must match between embeddings and a projection card."""
         return f"{self.model}|{self.dim}|{json.dumps(self.settings, sort_keys=True)}"
+
+    def difference(self, want: "EncoderInfo") -> str:
+        """'' when these vectors are what `want` asks for, else what differs, in words.
+
+        `want` may be partial (what a command line names before any model is loaded): a
+        `dim` of 0 accepts any size, and only the settings `want` holds are compared.
+        """
+        if self.model != want.model or (want.dim and self.dim != want.dim):
+            return f"{self.model} ({self.dim}-d), but {want.model} ({want.dim or 'any'}-d) was asked for"
+        named = set(want.settings) if not want.dim else set(want.settings) | set(self.settings)
+        keys = sorted(k for k in named if self.settings.get(k) != want.settings.get(k))
+        if not keys:
+            return ""
+        ours = ", ".join(f"{k}={self.settings.get(k)}" for k in keys)
+        theirs = ", ".join(f"{k}={want.settings.get(k)}" for k in keys)
+        return f"{self.model} with {ours}, but {theirs} was asked for"
 
 
 @dataclass(frozen=True)
@@ -90,34 +114,6 @@ class ScoresInfo:
 def read_scores_info(schema: pa.Schema) -> ScoresInfo:
     """Parse the metadata of a scores file; raises KeyError when it is not one."""
     return ScoresInfo.from_bytes(schema.metadata[METADATA_KEY])
-
-
-def vector_type(dim: int) -> pa.DataType:
-    """Vectors are stored as float16 fixed-size lists: half the bytes, ample precision."""
-    return pa.list_(pa.float16(), dim)
-
-
-def embeddings_schema(info: EmbeddingsInfo, meta_schema: pa.Schema) -> pa.Schema:
-    """key, text, image_emb, text_emb, then the source's meta columns, with `info` attached."""
-    fields = [
-        pa.field("key", pa.string(), nullable=False),
-        pa.field("text", pa.string()),
-        pa.field("image_emb", vector_type(info.image_encoder.dim), nullable=False),
-        pa.field("text_emb", vector_type(info.text_encoder.dim), nullable=False),
-    ]
-    fields += [f for f in meta_schema if f.name not in RESERVED_COLUMNS]
-    return pa.schema(fields, metadata={METADATA_KEY: info.to_bytes()})
-
-
-def scores_schema(info: ScoresInfo, meta_schema: pa.Schema) -> pa.Schema:
-    """key, text, similarity (float32 cosine), then the meta columns, with `info` attached."""
-    fields = [
-        pa.field("key", pa.string(), nullable=False),
-        pa.field("text", pa.string()),
-        pa.field("similarity", pa.float32(), nullable=False),
-    ]
-    fields += [f for f in meta_schema if f.name not in RESERVED_COLUMNS]
-    return pa.schema(fields, metadata={METADATA_KEY: info.to_bytes()})
 
 
 RESERVED_COLUMNS = frozenset({"key", "text", "image_emb", "text_emb", "similarity", "image"})

@@ -21,9 +21,10 @@ from typing import Any
 import pyarrow as pa
 
 from curate.errors import CurateError
-from curate.io.atomic import remove_stale_tmp, write_json_atomic
-from curate.io.formats.base import WRITERS, PublishOnSuccess, ShardWriter
+from curate.io.atomic import PublishOnSuccess, remove_stale_tmp, write_json_atomic
+from curate.io.formats.base import ShardWriter
 from curate.io.formats.imagefolder import CAPTIONS_FILE
+from curate.io.formats.registry import WRITERS
 from curate.schemas.manifest import MANIFEST_FILE, OutputShard
 from curate.schemas.sample import Sample
 

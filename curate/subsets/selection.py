@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from curate.errors import CurateError
 from curate.io.run_database import one_line, sql_literal
-from curate.schemas.config import FilterConfig
+from curate.schemas.config.flow import FilterConfig
 from curate.schemas.manifest import KEPT
 
 if TYPE_CHECKING:

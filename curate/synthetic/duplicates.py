@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from curate.io.formats.base import WRITERS
+from curate.io.formats.registry import WRITERS
 from curate.schemas.sample import Sample
 from curate.synthetic.scenes import plan_scene, render_scene
 

@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.io.formats import diffusiondb, webdataset
-from curate.io.formats.base import WRITERS, lookup
+from curate.io.formats.base import lookup
+from curate.io.formats.registry import WRITERS
 from curate.schemas.sample import Sample
 from curate.synthetic.scenes import Scene, render_scene
 

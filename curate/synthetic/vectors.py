@@ -23,9 +23,12 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
+from curate.io.embeddings import vectors_to_arrow
 from curate.io.tables import ParquetTableWriter
+from curate.schemas.arrow_schemas import embeddings_schema
+from curate.schemas.layout import RunLayout
 from curate.schemas.projection import ProjectionCard, TrainingData, ValidationMetrics
-from curate.schemas.tables import EmbeddingsInfo, EncoderInfo, embeddings_schema
+from curate.schemas.tables import EmbeddingsInfo, EncoderInfo
 
 BLOCK_ROWS = 65536
 ROW_GROUP_ROWS = 4096  # embed writes a row group per model batch; stay close to that
@@ -51,7 +54,6 @@ def synthetic_encoders(image_dim: int, text_dim: int) -> tuple[EncoderInfo, Enco
 def write_embeddings(path: Path, *, keys: Sequence[str], texts: Sequence[str | None], image: np.ndarray,
                      text: np.ndarray, encoders: tuple[EncoderInfo, EncoderInfo]) -> Path:
     """One embeddings file from in-memory arrays, through the run's writer and schema."""
-    from curate.pipelines.embed import vectors_to_arrow
 
     info = EmbeddingsInfo(shard_id=Path(path).stem, source=str(path), format="synthetic",
                           image_encoder=encoders[0], text_encoder=encoders[1], versions={})
@@ -77,7 +79,7 @@ def write_synthetic_run(run_dir: Path, *, rows: int, dim: int, shards: int = 4, 
     texts = clustered_vectors(rows, dim, clusters=clusters, spread=spread, seed=seed + 1, block=per_shard)
     for number, (image, text) in enumerate(zip(images, texts)):
         keys = [f"{number:05d}/{i:09d}" for i in range(len(image))]
-        path = Path(run_dir) / "embeddings" / f"{number:05d}.parquet"
+        path = RunLayout(Path(run_dir)).embeddings(f"{number:05d}")
         paths.append(write_embeddings(path, keys=keys, texts=[None] * len(keys), image=image, text=text, encoders=encoders))
     return paths
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from curate.captioner.builders import build_gpt2, build_shallow_resnet
+from curate.captioner.config import CaptionTrainConfig
 from curate.captioner.train import CaptionTrainSummary, run_caption_train
-from curate.schemas.config import CaptionTrainConfig
 from curate.synthetic.caption_scenes import single_object_scenes, write_subset
 from curate.synthetic.scenes import Scene
 from tests.captioner.scenes_subset import CAPTION_WORDS

@@ -11,11 +11,15 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from curate.captioner.config import (
+    CaptionEvalConfig,
+    CaptionGenerateConfig,
+    DecodeConfig,
+)
 from curate.captioner.eval import run_caption_eval
 from curate.captioner.generate import run_caption_generate
-from curate.cli import app
+from curate.cli.app import app
 from curate.models.builders import packaged_minilm
-from curate.schemas.config import CaptionEvalConfig, CaptionGenerateConfig, DecodeConfig
 
 
 def _generate_csv(model: Path, inputs: tuple[Path, ...], capsys, **decoding: object) -> list[dict[str, str]]:

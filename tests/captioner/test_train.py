@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from curate.captioner.card import CaptionerLayout
+from curate.captioner.config import CaptionGenerateConfig, DecodeConfig
 from curate.captioner.generate import run_caption_generate
 from curate.captioner.loss_curve import read_history
 from curate.captioner.store import checkpoint_dir, load_checkpoint, read_card
 from curate.captioner.train import run_caption_train
 from curate.errors import CurateError
-from curate.schemas.config import CaptionGenerateConfig, DecodeConfig
 from tests.captioner.conftest import train_config
 from tests.captioner.scenes_subset import names_object
 
@@ -103,7 +103,7 @@ def test_a_reloaded_checkpoint_writes_the_same_text(trained, tmp_path) -> None:
 def test_training_from_stored_embeddings_skips_the_image_tower(subsets, caption_models, tmp_path) -> None:
     from curate.models.builders import build_bert
     from curate.pipelines.embed import run_embed
-    from curate.schemas.config import EmbedConfig, EncoderConfig
+    from curate.schemas.config.flow import EmbedConfig, EncoderConfig
     from tests.captioner.scenes_subset import CAPTION_WORDS
 
     text = build_bert(tmp_path / "bert", words=CAPTION_WORDS)

@@ -13,9 +13,10 @@ import pytest
 from curate.errors import CurateError
 from curate.io.atomic import write_json_atomic
 from curate.io.formats.detect import find_shards
+from curate.io.formats.registry import sidecars_of
 from curate.io.location import RemotePath, expand, location, unfold
 from curate.io.mirror import ShardMirror
-from curate.schemas.config import FilterConfig, ScoreConfig, StatsConfig
+from curate.schemas.config.flow import FilterConfig, ScoreConfig, StatsConfig
 
 
 @pytest.fixture
@@ -120,7 +121,7 @@ def test_a_mirror_copies_a_remote_shard_with_its_sidecars_and_removes_it(memory_
     local_zip = same_scenes["diffusiondb"]
     fs.put(str(local_zip.parent) + "/", f"{root.path}/ddb/", recursive=True)
     [shard] = find_shards([f"{root}/ddb"])
-    mirror = ShardMirror()
+    mirror = ShardMirror(sidecars_of)
     with mirror.local(shard) as copy:
         assert isinstance(copy.path, Path) and copy.path.read_bytes() == local_zip.read_bytes()
         assert (copy.path.parent / "metadata.parquet").is_file() == (local_zip.parent / "metadata.parquet").is_file()

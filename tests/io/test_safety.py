@@ -283,7 +283,7 @@ def test_guard_refuses_unsafe_member_in_any_key() -> None:
 def test_writers_refuse_unsafe_members(tmp_path: Path) -> None:
     scene = render_scene(0, size=32)
     for fmt in sorted(PLANS):
-        from curate.io.formats.base import WRITERS
+        from curate.io.formats.registry import WRITERS
 
         with pytest.raises(ValueError, match="climbs out"):
             with WRITERS[fmt](tmp_path / PLANS[fmt].path.format(n=3)) as writer:

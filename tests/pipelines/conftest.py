@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.schemas.config import EncoderConfig
+from curate.schemas.config.flow import EncoderConfig
 from tests.pipelines.index_runs import (  # noqa: F401  (index, search, dedup)
     duplicate_photos,
     duplicate_scenes,

@@ -14,9 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.io.formats.detect import find_shards, reader_for
+from curate.schemas.arrow_schemas import scores_schema
 from curate.schemas.layout import RunLayout
 from curate.schemas.sample import Sample
-from curate.schemas.tables import ScoresInfo, read_embeddings_info, scores_schema
+from curate.schemas.tables import ScoresInfo, read_embeddings_info
 
 PROJECTION = "fp-filter-test"
 

@@ -25,7 +25,7 @@ import pytest
 from curate.index.store import BuiltIndex
 from curate.models.builders import packaged_minilm
 from curate.pipelines.index import run_index
-from curate.schemas.config import IndexConfig
+from curate.schemas.config.vectors import IndexConfig
 from curate.schemas.tables import EncoderInfo
 from curate.synthetic.duplicates import DuplicateTruth, write_scenes_with_duplicates
 from curate.synthetic.vectors import (
@@ -111,8 +111,8 @@ def thumbnail_run(root: Path, images: dict[str, bytes], captions: dict[str, str]
 
 def read_shard(truth: DuplicateTruth) -> tuple[dict[str, bytes], dict[str, str]]:
     """Images and captions of the duplicate shard, read back through the WebDataset reader."""
-    from curate.io.formats.base import READERS, Shard
-
+    from curate.io.formats.base import Shard
+    from curate.io.formats.registry import READERS
     images, captions = {}, {}
     for sample in READERS["webdataset"](Shard(path=truth.shard, format="webdataset", shard_id="00000")):
         images[sample.key], captions[sample.key] = sample.image, sample.text

@@ -21,7 +21,12 @@ from curate.models.builders import RESNET50_PREPROCESSOR, packaged_minilm
 from curate.pipelines.embed import run_embed
 from curate.pipelines.score import run_score
 from curate.pipelines.train import run_train
-from curate.schemas.config import EmbedConfig, EncoderConfig, ScoreConfig, TrainConfig
+from curate.schemas.config.flow import (
+    EmbedConfig,
+    EncoderConfig,
+    ScoreConfig,
+    TrainConfig,
+)
 from curate.synthetic.scenes import render_scene
 from curate.synthetic.shards import write_scenes
 

@@ -15,9 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.pipelines.embed import run_embed
-from curate.schemas.config import EmbedConfig, EncoderConfig
+from curate.schemas.arrow_schemas import scores_schema
+from curate.schemas.config.flow import EmbedConfig, EncoderConfig
 from curate.schemas.layout import RunLayout
-from curate.schemas.tables import ScoresInfo, read_embeddings_info, scores_schema
+from curate.schemas.tables import ScoresInfo, read_embeddings_info
 from tests.fixtures import wds_members, write_tar
 
 PROJECTION_CARD = {"loss": "contrastive", "dim": 16, "temperature": 0.07, "validation": {"roc_auc": 0.97}}

@@ -15,7 +15,8 @@ from curate.pipelines.dedup import dedup_dropped_keys, run_dedup
 from curate.pipelines.filter import run_filter
 from curate.pipelines.index import run_index
 from curate.pipelines.train_data import common_encoders
-from curate.schemas.config import DedupConfig, FilterConfig, IndexConfig
+from curate.schemas.config.flow import FilterConfig
+from curate.schemas.config.vectors import DedupConfig, IndexConfig
 from curate.synthetic.vectors import synthetic_projection
 from tests.pipelines.index_runs import DuplicateRun
 from tests.pipelines.scored_runs import make_scored_run, pseudo_similarity

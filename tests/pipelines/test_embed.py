@@ -13,7 +13,7 @@ from PIL import Image
 
 from curate.errors import CurateError
 from curate.pipelines.embed import run_embed
-from curate.schemas.config import EmbedConfig, EncoderConfig
+from curate.schemas.config.flow import EmbedConfig, EncoderConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.tables import read_embeddings_info
 from curate.synthetic.scenes import render_scene

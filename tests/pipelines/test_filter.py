@@ -16,13 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from curate.cli import app
+from curate.cli.app import app
 from curate.errors import CurateError
 from curate.io.formats.detect import find_shards, reader_for
 from curate.io.formats.naming import member_of, strip_image_extension
 from curate.pipelines.embed import run_embed
 from curate.pipelines.filter import run_filter
-from curate.schemas.config import EmbedConfig, EncoderConfig, FilterConfig
+from curate.schemas.config.flow import EmbedConfig, EncoderConfig, FilterConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.manifest import read_manifest
 from curate.schemas.sample import Sample

@@ -14,7 +14,7 @@ from curate.io.embeddings import embeddings_files, iter_batches, vectors
 from curate.models.projection import load_projection
 from curate.pipelines import index as index_pipeline
 from curate.pipelines.index import run_index
-from curate.schemas.config import IndexConfig
+from curate.schemas.config.vectors import IndexConfig
 from curate.synthetic.vectors import synthetic_encoders, synthetic_projection
 from tests.pipelines.index_runs import (
     SYNTHETIC_DIM,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from curate.cli import app
+from curate.cli.app import app
 
 
 @pytest.fixture()

@@ -6,10 +6,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from curate.io.formats.base import WRITERS
+from curate.io.formats.registry import WRITERS
 from curate.models.builders import packaged_minilm
 from curate.pipelines.embed import run_embed
-from curate.schemas.config import EmbedConfig, EncoderConfig
+from curate.schemas.config.flow import EmbedConfig, EncoderConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.sample import Sample
 from curate.synthetic.scenes import render_scene

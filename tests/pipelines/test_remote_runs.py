@@ -15,12 +15,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate.io.location import RemotePath
+from curate.io.location import RemotePath, location
 from curate.io.tables import ParquetTableWriter
-from curate.pipelines.embed import EmbedSummary, run_embed
+from curate.pipelines.embed import run_embed
 from curate.pipelines.score import run_score
-from curate.schemas.config import EmbedConfig, ScoreConfig
+from curate.schemas.config.flow import EmbedConfig, ScoreConfig
 from curate.schemas.layout import RunLayout
+from curate.schemas.outcome import StepOutcome
 from curate.schemas.tables import read_embeddings_info, read_scores_info
 from tests.pipelines.scene_runs import tiny_projection
 
@@ -65,18 +66,19 @@ def bucket(sample_shards) -> RemotePath:
 
 
 @pytest.fixture(scope="module")
-def local_run(sample_shards, tiny_encoders, tmp_path_factory) -> tuple[RunLayout, EmbedSummary]:
+def local_run(sample_shards, tiny_encoders, tmp_path_factory) -> tuple[RunLayout, StepOutcome]:
     out = tmp_path_factory.mktemp("local") / "run"
     config = EmbedConfig(inputs=tuple(sample_shards), out=out, encoders=tiny_encoders, batch_size=3, workers=0)
     return RunLayout(out), run_embed(config, quiet=True)
 
 
 @pytest.fixture(scope="module")
-def remote_run(bucket, tiny_encoders) -> tuple[RunLayout, EmbedSummary]:
+def remote_run(bucket, tiny_encoders) -> tuple[RunLayout, StepOutcome]:
     config = EmbedConfig(inputs=(f"{bucket}/in",), out=f"{bucket}/run", encoders=tiny_encoders, batch_size=3,
                          workers=0)
-    assert isinstance(config.out, RemotePath)
-    return RunLayout(config.out), run_embed(config, quiet=True)
+    out = location(config.out)
+    assert isinstance(out, RemotePath)
+    return RunLayout(out), run_embed(config, quiet=True)
 
 
 def test_embed_from_and_to_urls_writes_what_a_local_run_writes(remote_run, local_run, bucket):
@@ -159,7 +161,7 @@ def test_filter_on_a_synced_url_run_copies_the_kept_pairs_from_their_urls(remote
                                                                           bucket, tmp_path):
     """The later commands take a local copy of a URL run; its sources stay URLs and are fetched."""
     from curate.pipelines.filter import run_filter
-    from curate.schemas.config import FilterConfig
+    from curate.schemas.config.flow import FilterConfig
 
     runs = {"local": local_run[0].root, "url": f"{bucket}/run"}
     subsets = {}

@@ -17,12 +17,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from curate.cli import app
+from curate.cli.app import app
 from curate.io.run_database import RunDatabase
 from curate.pipelines.report import run_report
 from curate.report.stats import score_stats
 from curate.report.thumbnails import Pair, attach_thumbnails
-from curate.schemas.config import ReportConfig
+from curate.schemas.config.review import ReportConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.tables import METADATA_KEY, read_embeddings_info, read_scores_info
 from tests.pipelines.scored_runs import write_scores
@@ -148,7 +148,7 @@ def test_missing_source_costs_the_thumbnail_not_the_report(scored_run, tmp_path)
 
 def test_report_uses_the_projection_for_the_map_when_it_loads(scored_run, tmp_path):
     train = pytest.importorskip("curate.pipelines.train")
-    from curate.schemas.config import TrainConfig
+    from curate.schemas.config.flow import TrainConfig
 
     proj = tmp_path / "proj"
     train.run_train(TrainConfig(run=scored_run.root, out=proj, dim=8, epochs=2, batch_size=8, device="cpu"), quiet=True)

@@ -18,13 +18,13 @@ from curate.io.embeddings import vectors
 from curate.io.tables import ParquetTableWriter
 from curate.models.projection import load_projection
 from curate.pipelines.score import run_score
-from curate.schemas.config import ScoreConfig
+from curate.schemas.arrow_schemas import embeddings_schema
+from curate.schemas.config.flow import ScoreConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.projection import CARD_FILE
 from curate.schemas.tables import (
     EmbeddingsInfo,
     EncoderInfo,
-    embeddings_schema,
     read_embeddings_info,
     read_scores_info,
 )

@@ -7,10 +7,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from curate.cli import app
+from curate.cli.app import app
 from curate.index.store import BuiltIndex
 from curate.pipelines.search import run_search
-from curate.schemas.config import SearchConfig
+from curate.schemas.config.vectors import SearchConfig
 from curate.synthetic.scenes import BACKGROUNDS, plan_scene, render_scene
 from tests.pipelines.scene_runs import SCENES, SceneRun, one_thread
 

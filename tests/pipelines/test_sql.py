@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from curate.cli import app
+from curate.cli.app import app
 from curate.schemas.layout import RunLayout
 
 runner = CliRunner()

@@ -15,7 +15,7 @@ import pytest
 
 from curate.errors import CurateError
 from curate.pipelines.stats import run_stats
-from curate.schemas.config import StatsConfig
+from curate.schemas.config.flow import StatsConfig
 from curate.schemas.layout import RunLayout
 
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
@@ -97,7 +97,7 @@ def test_run_without_scores_and_empty_scores(scored_scene_run: Path, scene_run, 
 @pytest.mark.parametrize(
     "args, says",
     [
-        (["stats", "{scored}", "--threshold", "1.5"], "--threshold must be within [-1, 1]"),
+        (["stats", "{scored}", "--threshold", "1.5"], "--threshold must lie in [-1, 1]"),
         (["stats", "{tmp}"], "is it a run directory"),
         (["train", "{tmp}", "--out", "{tmp}/proj"], "has no embeddings"),
     ],

@@ -98,7 +98,7 @@ def test_projection_interface_is_normalised_and_consistent(projections):
 
 def test_refuses_run_without_embeddings_and_mixed_encoders(scene_run: SceneRun, tmp_path):
     from curate.pipelines.train import run_train
-    from curate.schemas.config import TrainConfig
+    from curate.schemas.config.flow import TrainConfig
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(CurateError, match="has no embeddings"):

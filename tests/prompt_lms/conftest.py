@@ -14,14 +14,14 @@ import pytest
 import torch
 
 from curate.prompt_lms.builders import build_gpt2, build_t5
-from curate.prompt_lms.prepare import run_prepare
-from curate.prompt_lms.train import run_train
-from curate.schemas.config import (
+from curate.prompt_lms.config import (
     ConceptTrainConfig,
     PromptsPrepareConfig,
     PromptTags,
     UpsampleTrainConfig,
 )
+from curate.prompt_lms.prepare import run_prepare
+from curate.prompt_lms.train import run_train
 from curate.synthetic.prompt_corpus import corpus_words, synthetic_prompts
 
 TAGS = PromptTags()

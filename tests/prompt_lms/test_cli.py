@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from curate.cli import app
+from curate.cli.app import app
 from curate.models.builders import packaged_minilm
 
 runner = CliRunner()

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.prompt_lms.card import PREPARE_REPORT
+from curate.prompt_lms.config import PromptsPrepareConfig, PromptTags
 from curate.prompt_lms.prepare import run_prepare
-from curate.schemas.config import PromptsPrepareConfig, PromptTags
 
 DIRTY = [
     "a red fox in the rain, digital art, by james gurney",

@@ -12,12 +12,12 @@ from safetensors.torch import load_file
 
 from curate.errors import CurateError
 from curate.prompt_lms.card import PromptModelCard
+from curate.prompt_lms.config import RECIPE_GENERATION, GenerationSettings
 from curate.prompt_lms.generation import generate
 from curate.prompt_lms.history import CURVES_PNG, HISTORY_CSV
 from curate.prompt_lms.models import freeze_to_top, load_prompt_model
 from curate.prompt_lms.subjects import subject_of
 from curate.prompt_lms.train import run_train
-from curate.schemas.config import RECIPE_GENERATION, GenerationSettings
 from curate.text_metrics import contains_phrase, words
 from tests.prompt_lms.conftest import TAGS, concept_config
 
@@ -72,7 +72,7 @@ def test_upsampler_outputs_are_longer_and_keep_their_subject(upsample_model: Pat
 
 
 def test_recipe_defaults_follow_the_published_settings() -> None:
-    from curate.schemas.config import UpsampleTrainConfig
+    from curate.prompt_lms.config import UpsampleTrainConfig
 
     upsample = UpsampleTrainConfig()
     assert (upsample.base, upsample.lr, upsample.batch_size, upsample.grad_accum, upsample.epochs) == (

@@ -9,7 +9,7 @@ import pytest
 from curate.errors import CurateError
 from curate.runtime.executors import EXECUTORS, LocalExecutor, make_executor
 from curate.runtime.ray_executor import pool_size, workers_that_fit
-from curate.schemas.config import EmbedConfig, ExecutorConfig
+from curate.schemas.config.flow import EmbedConfig, ExecutorConfig
 
 
 def test_executors_are_picked_by_name_and_unknown_names_list_the_known_ones():
@@ -105,7 +105,7 @@ def test_score_embeds_missing_shards_with_its_executor(sample_shards, tmp_path, 
     from types import SimpleNamespace
 
     from curate.pipelines.score_inputs import shard_embeddings
-    from curate.schemas.config import ScoreConfig
+    from curate.schemas.config.flow import ScoreConfig
 
     seen = []
     monkeypatch.setattr("curate.pipelines.embed.run_embed", lambda config, quiet: seen.append(config))

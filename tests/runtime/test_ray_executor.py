@@ -16,9 +16,10 @@ import pytest
 import curate.pipelines.embed as embed_module
 from curate.io.location import RemotePath
 from curate.io.scratch import scratch_root
-from curate.pipelines.embed import EmbedSummary, EmbedWorker, run_embed
-from curate.schemas.config import EmbedConfig, ExecutorConfig
+from curate.pipelines.embed import EmbedWorker, run_embed
+from curate.schemas.config.flow import EmbedConfig, ExecutorConfig
 from curate.schemas.layout import RunLayout
+from curate.schemas.outcome import StepOutcome
 from curate.schemas.tables import read_embeddings_info
 from tests.pipelines.scene_runs import tiny_projection
 from tests.pipelines.test_embed import broken_tar, vectors
@@ -50,7 +51,7 @@ def inputs(sample_shards, tmp_path_factory) -> tuple[Path, ...]:
 
 
 @pytest.fixture(scope="module")
-def local_run(inputs, tiny_encoders, tmp_path_factory) -> tuple[RunLayout, EmbedSummary]:
+def local_run(inputs, tiny_encoders, tmp_path_factory) -> tuple[RunLayout, StepOutcome]:
     config = EmbedConfig(inputs=inputs, out=tmp_path_factory.mktemp("local") / "run", encoders=tiny_encoders,
                          batch_size=3, workers=0)
     return RunLayout(config.out), run_embed(config, quiet=True)
@@ -87,7 +88,7 @@ def error_rows(path: Path) -> list[dict]:
     return [{**row, "message": re.sub(r"0x[0-9a-f]+", "0x", row["message"])} for row in rows]
 
 
-def assert_same_counts(got: EmbedSummary, want: EmbedSummary) -> None:
+def assert_same_counts(got: StepOutcome, want: StepOutcome) -> None:
     assert [s.shard_id for s in got.shards] == [s.shard_id for s in want.shards]
     assert got.pairs == want.pairs and got.errors == want.errors
     assert [(s.pairs, s.errors) for s in got.shards] == [(s.pairs, s.errors) for s in want.shards]
@@ -113,7 +114,7 @@ class CrashOnceWorker(EmbedWorker):
 
 
 @pytest.fixture(scope="module", params=["paths", "urls"])
-def ray_run(request, inputs, tiny_encoders, tmp_path_factory) -> tuple[RunLayout, EmbedSummary, Path, str]:
+def ray_run(request, inputs, tiny_encoders, tmp_path_factory) -> tuple[RunLayout, StepOutcome, Path, str]:
     """One Ray run on 2 workers, during which one worker is killed mid-shard (and restarted):
     from and to local paths, then from and to `file://` URLs (each worker copies and uploads).
 
@@ -136,7 +137,7 @@ def test_ray_run_writes_the_same_files_as_a_local_run(ray_run, local_run, inputs
     sources = {read_embeddings_info(pq.read_schema(p)).source for p in got.shard_files("embeddings")}
     assert sources == {f"file://{p}" if kind == "urls" else str(p.resolve()) for p in inputs}
     assert local_summary.errors["decompression_bomb"] == 1 and local_summary.pairs == 4 * 8 + 1
-    assert summary.timer.seconds["model"] > 0  # stage times travel back from the workers
+    assert summary.stages["model"] > 0  # stage times travel back from the workers
     again = run_embed(ray_config(inputs, tiny_encoders, got.root), quiet=True)  # resume: all done already
     assert all(s.skipped for s in again.shards)
 
@@ -162,7 +163,7 @@ def projection(local_run, tmp_path_factory) -> Path:
 
 def test_score_on_ray_writes_the_same_scores_as_a_local_run(local_run, projection, tmp_path):
     from curate.pipelines.score import run_score
-    from curate.schemas.config import ScoreConfig
+    from curate.schemas.config.flow import ScoreConfig
 
     runs = {}
     for name in ("local", "ray"):

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Iterator
 import pyarrow as pa
 
 from curate.errors import CurateError
+from curate.io.atomic import PublishOnSuccess
 from curate.io.location import Location, RemotePath
 from curate.schemas.sample import Record, Sample
 
@@ -82,25 +83,6 @@ class ShardReader(ABC):
     def key(self, member: str) -> str:
         """The sample key contract: `<shard-id>/<member>`."""
         return f"{self.shard.shard_id}/{member}"
-
-
-class PublishOnSuccess:
-    """A `with` block publishes the output (`close`) if it succeeds and drops it (`abort`) if not."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def abort(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 class ShardWriter(PublishOnSuccess, ABC):

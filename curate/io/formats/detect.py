@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 from curate.errors import CurateError
-from curate.io.formats.base import READERS, Shard, ShardReader, lookup
+from curate.io.formats.base import Shard, ShardReader, lookup
+from curate.io.formats.registry import READERS
 from curate.io.location import Location, expand, io_map, is_url, location
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from curate.io.atomic import tmp_name
 from curate.io.formats.base import ShardWriter
+from curate.io.location import tmp_name
 
 
 class AtomicShardWriter(ShardWriter):

@@ -1,0 +1,50 @@
+"""`curate caption ...`: the image-to-prompt captioner's commands (parse, call, print)."""
+
+from __future__ import annotations
+
+import typer
+
+from curate.captioner.config import (
+    CaptionEvalConfig,
+    CaptionGenerateConfig,
+    CaptionTrainConfig,
+)
+from curate.cli.build import command
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `caption` group to `app`."""
+    group = typer.Typer(help="The image-to-prompt captioner (ResNet + GPT-2): train, generate, eval.",
+                        no_args_is_help=True)
+    app.add_typer(group, name="caption")
+
+    @command(group, CaptionTrainConfig, name="train", quiet=True)
+    def caption_train(config: CaptionTrainConfig, quiet: bool) -> None:
+        """Train the captioner on a subset; keeps the best checkpoint by validation loss."""
+        from curate.captioner.train import run_caption_train
+        from curate.cli.caption_summaries import train_table
+        from curate.console import stdout
+
+        stdout.print(train_table(run_caption_train(config, quiet=quiet)))
+
+    @command(group, CaptionGenerateConfig, name="generate", quiet=True)
+    def caption_generate(config: CaptionGenerateConfig, quiet: bool) -> None:
+        """Write a prompt for every image: key, prompt, reference (from subsets), error."""
+        from curate.captioner.generate import run_caption_generate
+
+        run_caption_generate(config, quiet=quiet)
+
+    @command(group, CaptionEvalConfig, name="eval", quiet=True)
+    def caption_eval(config: CaptionEvalConfig, quiet: bool) -> None:
+        """BLEU, METEOR and embedding cosine of generated vs reference prompts (+ alignment under --projection)."""
+        import json
+
+        from curate.captioner.eval import run_caption_eval
+        from curate.cli.caption_summaries import eval_table
+        from curate.console import stdout
+
+        summary = run_caption_eval(config, quiet=quiet)
+        if config.json:
+            stdout.print_json(json.dumps(summary.to_json()))
+        else:
+            stdout.print(eval_table(summary))

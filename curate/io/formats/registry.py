@@ -1,0 +1,21 @@
+"""Every shard format, registered: take `READERS` and `WRITERS` from here.
+
+Each format module registers its reader and writer when imported; importing this module
+imports them all, so a lookup by name sees every format (and refuses unknown names with the
+list of known ones).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from curate.io.formats import diffusiondb, imagefolder, parquet, webdataset  # noqa: F401  (each registers itself)
+from curate.io.formats.base import READERS, WRITERS, Shard, lookup
+
+__all__ = ["READERS", "WRITERS", "lookup", "sidecars_of"]
+
+
+def sidecars_of(shard: Shard) -> list[Any]:
+    """Files beside a shard that its reader also opens (a DiffusionDB part's JSON and metadata)."""
+    reader = READERS.get(shard.format)
+    return reader.sidecars(shard.path) if reader is not None else []

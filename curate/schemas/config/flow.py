@@ -1,0 +1,243 @@
+"""Configs of the main flow: `embed`, `train`, `score`, `stats`, `filter`, and the option groups
+they share (the encoders, the executor).
+
+Inputs and run directories are kept as typed (a `str` or a `Path`); the pipelines turn them
+into local paths or URLs (`curate.io.location`), since only `embed` and `score` accept URLs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+from curate.errors import CurateError
+from curate.schemas.config.checks import (
+    at_least,
+    each,
+    local_only,
+    not_blank,
+    one_of,
+    positive,
+    within,
+)
+from curate.schemas.config.options import argument, check_fields, nested, option
+from curate.schemas.projection import PROJECTION_LOSSES
+from curate.schemas.tables import EncoderInfo
+
+DEFAULT_IMAGE_MODEL = "microsoft/resnet-50"
+DEFAULT_TEXT_MODEL = "bert-base-uncased"
+DEFAULT_MAX_PIXELS = 64_000_000  # decoded pixels above which an image is refused as a decompression bomb
+EXECUTOR_NAMES = ("local", "ray")  # `curate.runtime.executors.EXECUTORS` holds exactly these
+TEXT_POOLINGS = ("mean", "cls")
+DEVICES = ("auto", "cpu", "cuda")
+PathLike = Union[str, Path]
+COSINE = dict(note=", cosine similarity's range")
+DEVICE_HELP = "auto, cpu or cuda."
+FORMAT_HELP = "Force a shard format instead of detecting it."
+
+
+def default_workers() -> int:
+    """Decode processes: leave one core to the model; at least one, at most eight."""
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+def device_option(help: str = DEVICE_HELP) -> object:
+    return option("auto", help, check=one_of(DEVICES))
+
+
+def workers_option(help: str = "Decode worker processes (0: decode in the main process).") -> object:
+    return option(help=help, factory=default_workers, check=at_least(0), show_default="cores - 1, at most 8")
+
+
+def limit_option(help: str) -> object:
+    return option(None, help, check=at_least(1))
+
+
+def format_option() -> object:
+    return option(None, FORMAT_HELP, flags=("--format",))
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Which encoders embed a run, and how; shared by `embed` and the embedding `score` does."""
+
+    image_model: str = option(DEFAULT_IMAGE_MODEL, "Image encoder: hub id or local directory.")
+    text_model: str = option(DEFAULT_TEXT_MODEL, "Text encoder: hub id or local directory.")
+    text_pooling: str = option("mean", "Text pooling: mean or cls.")
+    max_text_tokens: int = option(77, "Captions are truncated to this many tokens.", check=at_least(1))
+    device: str = device_option()
+
+    def validate(self) -> None:
+        check_fields(self)
+
+    def expected(self) -> tuple[EncoderInfo, EncoderInfo]:
+        """What vectors these options make, as far as known before loading: models and text settings."""
+        return (EncoderInfo(model=self.image_model, dim=0, kind="image"),
+                EncoderInfo(model=self.text_model, dim=0, kind="text",
+                            settings={"pooling": self.text_pooling, "max_tokens": self.max_text_tokens}))
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Where a command's shards run: `local` (this process) or `ray` (a cluster's workers).
+
+    The resource fields apply to Ray only; each Ray worker holds one copy of the models.
+    """
+
+    name: str = option("local", "Where shards run: local (this process) or ray (a Ray cluster).",
+                       flags=("--executor",), check=one_of(EXECUTOR_NAMES))
+    ray_address: str | None = option(None, "Ray cluster to join (unset: RAY_ADDRESS, else start a local one).",
+                                     flags=("--ray-address",))
+    num_cpus_per_worker: float = option(1.0, "Ray: CPUs each worker reserves.", check=at_least(0))
+    num_gpus_per_worker: float = option(0.0, "Ray: GPUs each worker reserves (1: one model copy per GPU).",
+                                        check=at_least(0))
+    concurrency: int | None = option(None, "Ray: workers to start (unset: as many as the cluster fits).",
+                                     flags=("--concurrency",), check=at_least(1))
+    max_retries: int = option(3, "Ray: restarts of a worker that died; its shard is redone.", check=at_least(0))
+
+    def validate(self) -> None:
+        check_fields(self)
+        if self.num_cpus_per_worker == 0 and self.num_gpus_per_worker == 0:
+            raise CurateError("A Ray worker needs some resource: give --num-cpus-per-worker or --num-gpus-per-worker above 0.")
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Embed image-text pairs: shards -> RUN_DIR/embeddings/ (+ errors/), resumable."""
+
+    inputs: tuple[PathLike, ...] = argument(
+        (), "Shard files or directories (walked recursively), or URLs (s3://, gs://, hf:// ...).", metavar="INPUT")
+    out: PathLike = option(Path("runs/r1"), "Run directory or URL: writes embeddings/ and errors/ there.",
+                           flags=("--out", "-o"), required=True, metavar="RUN_DIR")
+    encoders: EncoderConfig = nested(EncoderConfig)
+    batch_size: int = option(64, "Pairs per model batch.", check=at_least(1))
+    workers: int = workers_option()
+    format: str | None = format_option()
+    limit: int | None = limit_option("Embed at most this many samples per shard (for a quick try).")
+    overwrite: bool = option(False, "Redo shards that are already embedded.")
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    executor: ExecutorConfig = nested(ExecutorConfig)
+
+    def validate(self) -> None:
+        """Refuse values no run could use, with the option's name in the message."""
+        if not self.inputs:
+            raise CurateError("Give at least one INPUT shard file or directory.")
+        check_fields(self)
+        self.executor.validate()
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Learn the alignment projection from a run's embeddings: RUN_DIR -> PROJ_DIR."""
+
+    run: Path = argument(Path("runs/r1"), "Run directory whose embeddings/ the projection learns from.",
+                         metavar="RUN_DIR", check=local_only("train path"))
+    out: Path = option(Path("models/proj"), "Projection directory: writes the weights and card.json.",
+                       flags=("--out", "-o"), required=True, check=local_only("train path"))
+    loss: str = option("contrastive", "contrastive (shared space, InfoNCE) or cosine (image -> text space).",
+                       check=one_of(PROJECTION_LOSSES))
+    dim: int = option(512, "Shared space size (contrastive; cosine maps into the text space).", check=at_least(1))
+    epochs: int = option(20, "Passes over the training split.", check=at_least(1))
+    batch_size: int = option(1024, "Pairs per step (the contrastive loss's in-batch negatives).", check=at_least(2))
+    lr: float = option(1e-3, "AdamW learning rate.", check=positive)
+    weight_decay: float = option(0.01, "AdamW weight decay on the projection matrices.", check=at_least(0))
+    val_fraction: float = option(0.1, "Share of pairs held out for validation (by key hash).",
+                                 check=within(0, 1, low_open=True, high_open=True))
+    max_val_pairs: int = option(5000, "Held-out pairs the validation metrics use at most.", check=at_least(2))
+    seed: int = option(0, "Same seed and same data give byte-identical weights.")
+    device: str = device_option()
+
+    def validate(self) -> None:
+        """Refuse values no training could use, with the option's name in the message."""
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Score every pair: embeddings (made only where missing) + projection -> RUN_DIR/scores/."""
+
+    inputs: tuple[PathLike, ...] = argument(
+        (), "Shard files or directories, or run directories (their embeddings/); local or URLs.", metavar="INPUT")
+    projection: Path = option(Path("models/proj"), "Projection directory made by `curate train`.",
+                              flags=("--projection", "-p"), required=True, check=local_only("--projection"))
+    out: PathLike = option(Path("runs/r1"), "Run directory or URL: writes scores/ (and embeddings/ for new shards).",
+                           flags=("--out", "-o"), required=True, metavar="RUN_DIR")
+    device: str = device_option()
+    batch_size: int = option(64, "Pairs per encoder batch, for shards not yet embedded.", check=at_least(1))
+    workers: int = workers_option("Decode worker processes, for shards not yet embedded.")
+    format: str | None = format_option()
+    overwrite: bool = option(False, "Rescore shards already scored by this projection (never re-embeds).")
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    executor: ExecutorConfig = nested(ExecutorConfig)  # also runs the embedding of new shards
+
+    def embedding(self, inputs: tuple[PathLike, ...], encoders: EncoderConfig) -> EmbedConfig:
+        """The `embed` this score run does for shards without embeddings: same run, batches,
+        decode workers, format, pixel cap and executor, with the projection's encoders."""
+        return EmbedConfig(inputs=inputs, out=self.out, encoders=encoders, batch_size=self.batch_size,
+                           workers=self.workers, format=self.format, max_pixels=self.max_pixels, executor=self.executor)
+
+    def validate(self) -> None:
+        if not self.inputs:
+            raise CurateError("Give at least one INPUT: shard files or directories, or a run directory.")
+        check_fields(self)
+        self.executor.validate()
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    """Count, mean, spread, quantiles, histogram and threshold counts of a run's similarity."""
+
+    run: Path = argument(Path("runs/r1"), "Scored run directory (reads RUN_DIR/scores/).", metavar="RUN_DIR",
+                         check=local_only("stats path"))
+    thresholds: tuple[float, ...] = option(
+        (0.2, 0.3, 0.5, 0.8), "A --min-sim value to count pairs kept at (repeatable).",
+        flags=("--threshold", "-t"), check=each(within(-1, 1, **COSINE)))
+    top_fractions: tuple[float, ...] = (0.5, 0.25, 0.1)  # quantile-based thresholds: keep the top x
+    quantiles: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+    bins: int = option(20, "Histogram bars.", check=at_least(1))
+    json: bool = option(False, "Print machine-readable JSON on stdout instead of tables.", flags=("--json",))
+
+    def validate(self) -> None:
+        check_fields(self)
+
+
+DEFAULT_FILTER_SHARD_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """Write the pairs that pass every criterion, original image bytes untouched, + manifest.json.
+
+    The criteria are ANDed; None means the criterion is off. `top_fraction` is global over
+    the run's scored rows (not per shard), so a subset's size does not depend on sharding.
+    """
+
+    run_dir: Path = argument(Path("runs/r1"), "Scored run directory (reads RUN_DIR/scores/).",
+                             check=local_only("filter path"))
+    out: Path = option(Path("subsets/s1"), "Subset directory: output shards + manifest.json.",
+                       flags=("--out", "-o"), required=True, check=local_only("filter path"))
+    min_sim: float | None = option(None, "Keep pairs with similarity >= this (in [-1, 1]).", flags=("--min-sim",),
+                                   check=within(-1, 1, **COSINE))
+    max_sim: float | None = option(None, "Keep pairs with similarity <= this (in [-1, 1]).", flags=("--max-sim",),
+                                   check=within(-1, 1, **COSINE))
+    top_fraction: float | None = option(
+        None, "Keep the best fraction (0, 1] of the run's pairs by similarity.", flags=("--top-fraction",),
+        check=within(0, 1, low_open=True, note=", e.g. 0.3 keeps the best 30%"))
+    where: str | None = option(
+        None, "SQL predicate over score and meta columns, e.g. \"sampler = 'k_lms' AND width >= 512\".",
+        flags=("--where",), check=not_blank)
+    dedup: bool = option(False, "Drop the near-duplicates `curate dedup` marked (kept = false).", flags=("--dedup",))
+    format: str = option("parquet", "Output format: parquet, webdataset or imagefolder.", flags=("--format",))
+    shard_size: int = option(DEFAULT_FILTER_SHARD_SIZE, "Pairs per output shard.", flags=("--shard-size",),
+                             check=at_least(1))
+    overwrite: bool = option(False, "Replace a finished subset in --out.")
+
+    def validate(self) -> None:
+        """Refuse values no selection could use; cosine similarity lies in [-1, 1]."""
+        check_fields(self)
+        if self.min_sim is not None and self.max_sim is not None and self.min_sim > self.max_sim:
+            raise CurateError(f"--min-sim ({self.min_sim}) is above --max-sim ({self.max_sim}): nothing could be kept.")
+        if not Path(self.run_dir).is_dir():
+            raise CurateError(f"Run directory {self.run_dir} does not exist.")
