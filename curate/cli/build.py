@@ -1,28 +1,69 @@
-"""Typer commands built from config dataclasses, so each option is declared once, on its field.
+"""Commands built from config dataclasses, so each option is declared once, on its field.
 
 `@command(group, EmbedConfig)` turns every `option(...)`/`argument(...)` field of the config
-(and of its nested option groups) into a Typer parameter with the field's default, help and
-flags; the command receives the finished config, already checked. A `CurateError` raised
-anywhere below leaves as one `error:` line and exit code 2, never a traceback.
+(and of its nested option groups) into a click parameter with the field's default, help and
+flags; the command receives the finished config. A `CurateError` raised anywhere below leaves
+as one `error:` line and exit code 2, never a traceback. Plain click (no rich help) keeps
+`curate --help` fast: only the config modules are imported to draw it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
+import importlib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
-import typer
+import click
 
 from curate.errors import CurateError
-from curate.schemas.config.options import is_nested, long_flag, spec_of
+from curate.schemas.config.options import OptionSpec, is_nested, long_flag, spec_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 QUIET_HELP = "Silence logs and progress; print only results and errors."
+
+
+class FlowGroup(click.Group):
+    """A command group that lists its commands in the order they were added (the flow's).
+
+    A lazy entry (name -> module, one-line help) is registered from its module only when it is
+    run or asked for help, so `curate --help` never imports the products' configs.
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands) + [name for name in self.lazy if name not in self.commands]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy and name not in self.commands:
+            importlib.import_module(self.lazy[name][0]).register(self)
+        return self.commands.get(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.lazy[name][1] if name in self.lazy and name not in self.commands
+                 else self.commands[name].get_short_help_str(limit=formatter.width - 6 - len(name)))
+                for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def group(name: str | None = None, help: str = "", *, lazy: dict[str, tuple[str, str]] | None = None) -> FlowGroup:
+    return FlowGroup(name=name, help=help, no_args_is_help=True, lazy=lazy,
+                     context_settings={"help_option_names": ["--help", "-h"], "max_content_width": 100})
+
+
+def subgroup(parent: FlowGroup, name: str, help: str | None = None) -> FlowGroup:
+    """A group added under `parent`; its help defaults to what `parent` announced for it lazily."""
+    child = group(name, help if help is not None else parent.lazy.get(name, ("", ""))[1])
+    parent.add_command(child)
+    return child
 
 
 def reports_errors(fn: F) -> F:
@@ -38,27 +79,26 @@ def reports_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except CurateError as exc:  # escaped: messages quote paths and hints with [brackets]
             stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            raise click.exceptions.Exit(2) from None
         except KeyboardInterrupt:
             stderr.print("interrupted; rerun the same command to resume where it stopped")
-            raise typer.Exit(130) from None
+            raise click.exceptions.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
 class Param:
-    """One command-line parameter: where its value goes in the config, and how Typer declares it."""
+    """One command-line parameter: where its value goes in the config, and its declaration."""
 
-    name: str  # the Python parameter name, unique over the flattened config
-    path: tuple[str, ...]  # field names from the top config down to this field
-    annotation: Any
-    default: Any  # a typer.Option / typer.Argument
+    name: str  # the Python name click passes the value under, unique over the flattened config
+    field: dataclasses.Field
+    hint: Any  # the field's resolved type
 
 
-def command(group: typer.Typer, config_type: type, *, name: str | None = None, quiet: bool = False,
+def command(parent: click.Group, config_type: type, *, name: str | None = None, quiet: bool = False,
             silent: bool = False) -> Callable[[F], F]:
-    """Register `run(config[, quiet])` on `group` as a command whose options are the config's fields.
+    """Register `run(config[, quiet])` on `parent` as a command whose options are the config's fields.
 
     The function's docstring is the command's help. With `quiet=True` the command also takes
     `--quiet/-q`, sets up logging accordingly and passes `quiet` on; `silent=True` keeps logs
@@ -67,64 +107,63 @@ def command(group: typer.Typer, config_type: type, *, name: str | None = None, q
 
     def register(run: F) -> F:
         params = list(config_params(config_type))
+        declared = [click_param(p) for p in params]
         if quiet:
-            params.append(Param("quiet", (), bool, typer.Option(False, "--quiet", "-q", help=QUIET_HELP)))
+            declared.append(click.Option(["--quiet", "-q", "quiet"], is_flag=True, help=QUIET_HELP))
 
         @reports_errors
         def callback(**values: Any) -> None:
             from curate.console import setup_logging
 
-            loud = not values.pop("quiet", False) if quiet else not silent
-            setup_logging(quiet=not loud)
+            hushed = values.pop("quiet", False) if quiet else silent
+            setup_logging(quiet=hushed)
             config = build_config(config_type, values)
-            run(config, quiet=not loud) if quiet else run(config)
+            run(config, quiet=hushed) if quiet else run(config)
 
-        callback.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=p.default, annotation=p.annotation)
-             for p in params]
-        )
-        callback.__annotations__ = {p.name: p.annotation for p in params}
-        callback.__doc__ = run.__doc__
-        group.command(name or run.__name__.rstrip("_").replace("_", "-"))(callback)
+        doc = (run.__doc__ or "").strip()
+        parent.add_command(click.Command(
+            name or run.__name__.rstrip("_").replace("_", "-"), params=declared, callback=callback,
+            help=doc + arguments_help(params), short_help=doc.split("\n")[0],
+            context_settings={"help_option_names": ["--help", "-h"], "max_content_width": 100},
+        ))
         return run
 
     return register
 
 
-def config_params(config_type: type, path: tuple[str, ...] = ()) -> typing.Iterator[Param]:
+def config_params(config_type: type, path: tuple[str, ...] = ()) -> Iterator[Param]:
     """The parameters of a config: its option fields, nested groups flattened in place."""
     hints = typing.get_type_hints(config_type)
     for f in dataclasses.fields(config_type):
         if is_nested(f):
             yield from config_params(hints[f.name], path + (f.name,))
-            continue
-        spec = spec_of(f)
-        if spec is None:
-            continue
-        annotation = cli_type(hints[f.name])
-        yield Param("__".join(path + (f.name,)), path + (f.name,), annotation, typer_parameter(f, annotation))
+        elif spec_of(f) is not None:
+            yield Param("__".join(path + (f.name,)), f, hints[f.name])
 
 
-def typer_parameter(f: dataclasses.Field, annotation: Any) -> Any:
-    """The `typer.Option`/`typer.Argument` of a field: default, flags, help, metavar."""
-    spec = spec_of(f)
-    assert spec is not None
-    default = ... if spec.required else field_default(f)
+def click_param(param: Param) -> click.Parameter:
+    """The click declaration of one field: type, default, flags, help, metavar."""
+    spec: OptionSpec = spec_of(param.field)  # type: ignore[assignment]
+    kind, many = click_type(param.hint)
+    default = None if spec.required else field_default(param.field)
     if isinstance(default, tuple):
         default = list(default) or None
     if spec.argument:
-        return typer.Argument(default, help=spec.help, metavar=spec.metavar, show_default=spec.show_default)
-    return typer.Option(default, *flags_of(f, annotation), help=spec.help, metavar=spec.metavar,
-                        show_default=spec.show_default)
+        metavar = (spec.metavar or param.field.name.upper()) + ("..." if many else "")
+        return click.Argument([param.name], type=kind, nargs=-1 if many else 1, required=spec.required,
+                              default=None if spec.required else default, metavar=metavar)
+    if kind is bool:
+        return click.Option([*flags(param.field), param.name], is_flag=True, default=bool(default), help=spec.help,
+                            show_default=False)
+    return click.Option([*flags(param.field), param.name], type=kind, multiple=many, default=default,
+                        required=spec.required, help=spec.help, metavar=spec.metavar,
+                        show_default=spec.show_default if default is not None else False)
 
 
-def flags_of(f: dataclasses.Field, annotation: Any) -> tuple[str, ...]:
-    """Declared flags, else `--field-name` (`--x/--no-x` for a switch, as Typer would make it)."""
+def flags(f: dataclasses.Field) -> tuple[str, ...]:
+    """Declared flags, else `--field-name`."""
     spec = spec_of(f)
-    if spec is not None and spec.flags:
-        return spec.flags
-    flag = long_flag(f)
-    return (f"{flag}/--no-{flag[2:]}",) if annotation is bool else (flag,)
+    return spec.flags if spec is not None and spec.flags else (long_flag(f),)
 
 
 def field_default(f: dataclasses.Field) -> Any:
@@ -132,19 +171,31 @@ def field_default(f: dataclasses.Field) -> Any:
         return f.default
     if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
         return f.default_factory()  # type: ignore[misc]
-    return ...
+    return None
 
 
-def cli_type(hint: Any) -> Any:
-    """The type Typer parses a field as: tuples become repeatable lists, path-or-URL unions text."""
+def click_type(hint: Any) -> tuple[Any, bool]:
+    """(the click type a field is parsed as, whether it repeats): tuples repeat, `X | None` is X,
+    a path-or-URL union is text."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is tuple:
-        return list[cli_type(args[0])]  # type: ignore[misc]
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return click_type(args[0])[0], True
+    if origin is typing.Union or type(hint).__name__ == "UnionType":
         rest = [a for a in args if a is not type(None)]
-        inner = cli_type(rest[0]) if len(rest) == 1 else str  # str | Path: what the user typed
-        return Optional[inner] if type(None) in args else inner
-    return hint if hint in (bool, int, float, str, Path) else str
+        return (click_type(rest[0])[0] if len(rest) == 1 else str), False
+    if hint is Path:
+        return click.Path(path_type=Path), False
+    return (hint if hint in (bool, int, float, str) else str), False
+
+
+def arguments_help(params: list[Param]) -> str:
+    """click shows no help for positional arguments: list them under the command's own help."""
+    lines = [(spec_of(p.field).metavar or p.field.name.upper(), spec_of(p.field).help)  # type: ignore[union-attr]
+             for p in params if spec_of(p.field).argument]  # type: ignore[union-attr]
+    if not lines:
+        return ""
+    width = max(len(name) for name, _ in lines)
+    return "\n\n\b\nArguments:\n" + "\n".join(f"  {name.ljust(width)}  {text}" for name, text in lines)
 
 
 def build_config(config_type: type, values: dict[str, Any], path: tuple[str, ...] = ()) -> Any:
@@ -159,9 +210,9 @@ def build_config(config_type: type, values: dict[str, Any], path: tuple[str, ...
         if key not in values:
             continue
         value = values[key]
-        if isinstance(value, list):
+        if isinstance(value, (list, tuple)):
+            if not value and typing.get_origin(hints[f.name]) is tuple and not spec_of(f).argument:  # type: ignore[union-attr]
+                continue  # a repeatable option left out: the config's default
             value = tuple(value)
-        if value is None and typing.get_origin(hints[f.name]) is tuple:
-            continue  # a repeatable option left out: the config's default
         given[f.name] = value
     return config_type(**given)

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import typer
-
 from curate.captioner.config import (
     CaptionEvalConfig,
     CaptionGenerateConfig,
     CaptionTrainConfig,
 )
-from curate.cli.build import command
+from curate.cli.build import FlowGroup, command, subgroup
 
 
-def register(app: typer.Typer) -> None:
+def register(app: FlowGroup) -> None:
     """Add the `caption` group to `app`."""
-    group = typer.Typer(help="The image-to-prompt captioner (ResNet + GPT-2): train, generate, eval.",
-                        no_args_is_help=True)
-    app.add_typer(group, name="caption")
+    caption = subgroup(app, "caption")
 
-    @command(group, CaptionTrainConfig, name="train", quiet=True)
+    @command(caption, CaptionTrainConfig, name="train", quiet=True)
     def caption_train(config: CaptionTrainConfig, quiet: bool) -> None:
         """Train the captioner on a subset; keeps the best checkpoint by validation loss."""
         from curate.captioner.train import run_caption_train
@@ -27,14 +23,14 @@ def register(app: typer.Typer) -> None:
 
         stdout.print(train_table(run_caption_train(config, quiet=quiet)))
 
-    @command(group, CaptionGenerateConfig, name="generate", quiet=True)
+    @command(caption, CaptionGenerateConfig, name="generate", quiet=True)
     def caption_generate(config: CaptionGenerateConfig, quiet: bool) -> None:
         """Write a prompt for every image: key, prompt, reference (from subsets), error."""
         from curate.captioner.generate import run_caption_generate
 
         run_caption_generate(config, quiet=quiet)
 
-    @command(group, CaptionEvalConfig, name="eval", quiet=True)
+    @command(caption, CaptionEvalConfig, name="eval", quiet=True)
     def caption_eval(config: CaptionEvalConfig, quiet: bool) -> None:
         """BLEU, METEOR and embedding cosine of generated vs reference prompts (+ alignment under --projection)."""
         import json

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import typer
+import click
 
 from curate.cli.build import command
 from curate.schemas.config.flow import (
@@ -14,7 +14,7 @@ from curate.schemas.config.flow import (
 )
 
 
-def register(app: typer.Typer) -> None:
+def register(app: click.Group) -> None:
     """Add the flow's commands to `app`, in the order a run takes them."""
 
     @command(app, EmbedConfig, quiet=True)

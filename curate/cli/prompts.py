@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import typer
-
-from curate.cli.build import command
+from curate.cli.build import FlowGroup, command, subgroup
 from curate.prompt_lms.config import (
     ConceptTrainConfig,
     PromptsEvalConfig,
@@ -15,14 +13,11 @@ from curate.prompt_lms.config import (
 )
 
 
-def register(app: typer.Typer) -> None:
+def register(app: FlowGroup) -> None:
     """Add the `prompts` group (and its `train` subgroup) to `app`."""
-    group = typer.Typer(help="Prompt-writing language models: prepare, train, generate, eval.", no_args_is_help=True)
-    train = typer.Typer(help="Fine-tune a prompt model: `concept` (GPT-2) or `upsample` (FLAN-T5).",
-                        no_args_is_help=True)
-    app.add_typer(group, name="prompts")
+    prompts = subgroup(app, "prompts")
 
-    @command(group, PromptsPrepareConfig, name="prepare", quiet=True)
+    @command(prompts, PromptsPrepareConfig, name="prepare", quiet=True)
     def prompts_prepare(config: PromptsPrepareConfig, quiet: bool) -> None:
         """Clean, dedup, blocklist, tag and split prompts; reports what was removed and why."""
         from curate.cli.prompts_summaries import prepare_table
@@ -31,11 +26,11 @@ def register(app: typer.Typer) -> None:
 
         stdout.print(prepare_table(run_prepare(config)))
 
-    group.add_typer(train, name="train")
+    train = subgroup(prompts, "train", "Fine-tune a prompt model: `concept` (GPT-2) or `upsample` (FLAN-T5).")
     for config_type in (ConceptTrainConfig, UpsampleTrainConfig):
         command(train, config_type, name=config_type.recipe, quiet=True)(train_prompt_model(config_type))
 
-    @command(group, PromptsGenerateConfig, name="generate", quiet=True)
+    @command(prompts, PromptsGenerateConfig, name="generate", quiet=True)
     def prompts_generate(config: PromptsGenerateConfig, quiet: bool) -> None:
         """Write prompts: `curate prompts generate models/concept2prompt "a lighthouse" -n 5`."""
         from curate.console import stdout
@@ -46,7 +41,7 @@ def register(app: typer.Typer) -> None:
             for generation in made:
                 stdout.print(generation.text, markup=False, highlight=False, soft_wrap=True)
 
-    @command(group, PromptsEvalConfig, name="eval", quiet=True)
+    @command(prompts, PromptsEvalConfig, name="eval", quiet=True)
     def prompts_eval(config: PromptsEvalConfig, quiet: bool) -> None:
         """Score generations: BERTScore, METEOR, length, distinct-n, subject faithfulness."""
         import dataclasses

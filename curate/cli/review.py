@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import typer
+import click
 
 from curate.cli.build import command
 from curate.schemas.config.review import ReportConfig, SqlConfig
 
 
-def register(app: typer.Typer) -> None:
+def register(app: click.Group) -> None:
     """Add the review commands to `app`."""
 
     @command(app, ReportConfig, quiet=True)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import typer
+import click
 
 from curate.cli.build import command
 from curate.schemas.config.vectors import DedupConfig, IndexConfig, SearchConfig
 
 
-def register(app: typer.Typer) -> None:
+def register(app: click.Group) -> None:
     """Add the vector store's commands to `app`."""
 
     @command(app, IndexConfig, quiet=True)

@@ -75,11 +75,11 @@ def histogram_bins(db: RunDatabase, *, low: float, high: float, bins: int) -> tu
 
 
 def run_stats(config: StatsConfig) -> SimilarityStats:
-    """Aggregate `similarity` over every finished scores file of `config.run`."""
+    """Aggregate `similarity` over every finished scores file of `config.run_dir`."""
     config.validate()
-    layout = RunLayout(config.run)
+    layout = RunLayout(config.run_dir)
     wanted = sorted({round(q, 10) for q in config.quantiles} | {top_quantile(f) for f in config.top_fractions})
-    with RunDatabase(config.run) as db:
+    with RunDatabase(config.run_dir) as db:
         db.require(Table.SCORES)
         row = db.arrow(SUMMARY_SQL, [wanted]).to_pylist()[0]
         count = int(row["n"])
@@ -88,9 +88,9 @@ def run_stats(config: StatsConfig) -> SimilarityStats:
         thresholds = threshold_counts(db, threshold_marks(config, quantiles), count)
     projections = projections_of(layout)
     if len(projections) > 1:
-        log.warning("the scores files of %s were made by %d different projections", config.run, len(projections))
+        log.warning("the scores files of %s were made by %d different projections", config.run_dir, len(projections))
     return SimilarityStats(
-        run=str(config.run), files=len(layout.shard_files(Table.SCORES)), projections=projections, count=count,
+        run=str(config.run_dir), files=len(layout.shard_files(Table.SCORES)), projections=projections, count=count,
         mean=row["mean"], std=row["std"], min=row["low"], max=row["high"],
         quantiles={quantile_name(q): quantiles[round(q, 10)] for q in config.quantiles} if count else {},
         histogram=bins, thresholds=thresholds,

@@ -118,12 +118,12 @@ def fresh_model(split: TrainingSplit, config: TrainConfig, device: torch.device)
 
 
 def run_train(config: TrainConfig, *, quiet: bool = False) -> TrainResult:
-    """Train a projection on `config.run`'s embeddings and write it to `config.out`."""
+    """Train a projection on `config.run_dir`'s embeddings and write it to `config.out`."""
     from curate.console import make_progress
 
     config.validate()
     start = time.perf_counter()
-    files = embeddings_files(config.run)
+    files = embeddings_files(config.run_dir)
     image_info, text_info = common_encoders(files)
     device = resolve_device(config.device)
     config.out.mkdir(parents=True, exist_ok=True)

@@ -100,7 +100,7 @@ def test_an_unknown_scheme_is_refused_in_one_line():
 
 
 @pytest.mark.parametrize("make", [
-    lambda url, tmp: StatsConfig(run=Path(url)),
+    lambda url, tmp: StatsConfig(run_dir=Path(url)),
     lambda url, tmp: FilterConfig(run_dir=tmp, out=Path(url)),
     lambda url, tmp: ScoreConfig(inputs=(tmp,), projection=Path(url), out=tmp),
 ])

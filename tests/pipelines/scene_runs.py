@@ -93,7 +93,7 @@ def make_scene_run(root: Path, tiny_text: Path) -> SceneRun:
 def train_projection(run: Path, out: Path, *, loss: str, **overrides: object) -> Path:
     settings = dict(TEST_TRAINING) | overrides
     with one_thread():
-        run_train(TrainConfig(run=run, out=out, loss=loss, **settings), quiet=True)  # type: ignore[arg-type]
+        run_train(TrainConfig(run_dir=run, out=out, loss=loss, **settings), quiet=True)  # type: ignore[arg-type]
     return out
 
 
@@ -122,6 +122,6 @@ def scored_scene_run(scene_run: SceneRun, projections: dict[str, Path], tmp_path
 
 def tiny_projection(run: Path, out: Path) -> Path:
     """A small contrastive projection of `run`'s vectors, trained in seconds, for scoring tests."""
-    run_train(TrainConfig(run=run, out=out, dim=8, epochs=2, batch_size=8, val_fraction=0.25, device="cpu"),
+    run_train(TrainConfig(run_dir=run, out=out, dim=8, epochs=2, batch_size=8, val_fraction=0.25, device="cpu"),
               quiet=True)
     return out

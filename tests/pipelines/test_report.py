@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 from PIL import Image
-from typer.testing import CliRunner
 
 from curate.cli.app import app
 from curate.io.run_database import RunDatabase
@@ -151,7 +151,7 @@ def test_report_uses_the_projection_for_the_map_when_it_loads(scored_run, tmp_pa
     from curate.schemas.config.flow import TrainConfig
 
     proj = tmp_path / "proj"
-    train.run_train(TrainConfig(run=scored_run.root, out=proj, dim=8, epochs=2, batch_size=8, device="cpu"), quiet=True)
+    train.run_train(TrainConfig(run_dir=scored_run.root, out=proj, dim=8, epochs=2, batch_size=8, device="cpu"), quiet=True)
     run = tmp_path / "run"
     for table in ("embeddings", "errors"):
         shutil.copytree(scored_run.table_dir(table), run / table)

@@ -31,7 +31,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_figures_equal_numpy(scored_scene_run: Path):
-    config = StatsConfig(run=scored_scene_run, thresholds=(0.2, 0.3, 0.5, 0.8), bins=12)
+    config = StatsConfig(run_dir=scored_scene_run, thresholds=(0.2, 0.3, 0.5, 0.8), bins=12)
     stats, sims = run_stats(config), similarities(scored_scene_run)
     assert stats.count == len(sims) == 600 and stats.files == 3 and len(stats.projections) == 1
     assert stats.mean == pytest.approx(sims.mean(), abs=1e-9)
@@ -68,7 +68,7 @@ def test_json_on_stdout_matches_the_api(scored_scene_run: Path):
     result = run_cli("stats", str(scored_scene_run), "--json", "-t", "0.25")
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
-    expected = json.loads(json.dumps(run_stats(StatsConfig(run=scored_scene_run, thresholds=(0.25,))).to_json()))
+    expected = json.loads(json.dumps(run_stats(StatsConfig(run_dir=scored_scene_run, thresholds=(0.25,))).to_json()))
     # DuckDB sums floats in parallel, so means and spreads may differ in the last bits.
     assert rounded(printed) == rounded(expected)
     assert printed["thresholds"][0]["label"] == "min-sim 0.25"
@@ -84,12 +84,12 @@ def test_run_without_scores_and_empty_scores(scored_scene_run: Path, scene_run, 
     (tmp_path / "bare" / "embeddings").mkdir(parents=True)
     shutil.copy2(RunLayout(scene_run.run).shard_files("embeddings")[0], tmp_path / "bare" / "embeddings")
     with pytest.raises(CurateError, match="no scores/ files"):
-        run_stats(StatsConfig(run=tmp_path / "bare"))
+        run_stats(StatsConfig(run_dir=tmp_path / "bare"))
     empty = tmp_path / "empty" / "scores"
     empty.mkdir(parents=True)
     source = RunLayout(scored_scene_run).shard_files("scores")[0]
     pq.write_table(pq.read_table(source).slice(0, 0), empty / "00000.parquet")
-    stats = run_stats(StatsConfig(run=tmp_path / "empty"))
+    stats = run_stats(StatsConfig(run_dir=tmp_path / "empty"))
     assert stats.count == 0 and stats.mean is None and stats.histogram == () and stats.quantiles == {}
     assert [t.kept for t in stats.thresholds] == [0, 0, 0, 0]
 

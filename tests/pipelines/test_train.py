@@ -102,7 +102,7 @@ def test_refuses_run_without_embeddings_and_mixed_encoders(scene_run: SceneRun, 
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(CurateError, match="has no embeddings"):
-        run_train(TrainConfig(run=tmp_path / "empty", out=tmp_path / "p"), quiet=True)
+        run_train(TrainConfig(run_dir=tmp_path / "empty", out=tmp_path / "p"), quiet=True)
     mixed = tmp_path / "mixed"
     shutil.copytree(scene_run.run / "embeddings", mixed / "embeddings")
     victim = RunLayout(mixed).shard_files("embeddings")[-1]
@@ -111,7 +111,7 @@ def test_refuses_run_without_embeddings_and_mixed_encoders(scene_run: SceneRun, 
     meta["text_encoder"]["model"] = "some/other-bert"
     pq.write_table(table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()}), victim)
     with pytest.raises(CurateError, match="mixes encoders.*some/other-bert"):
-        run_train(TrainConfig(run=mixed, out=tmp_path / "p", device="cpu"), quiet=True)
+        run_train(TrainConfig(run_dir=mixed, out=tmp_path / "p", device="cpu"), quiet=True)
 
 
 def test_load_refuses_missing_card_and_tampered_weights(projections, tmp_path):

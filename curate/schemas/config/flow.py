@@ -132,8 +132,8 @@ class EmbedConfig:
 class TrainConfig:
     """Learn the alignment projection from a run's embeddings: RUN_DIR -> PROJ_DIR."""
 
-    run: Path = argument(Path("runs/r1"), "Run directory whose embeddings/ the projection learns from.",
-                         metavar="RUN_DIR", check=local_only("train path"))
+    run_dir: Path = argument(Path("runs/r1"), "Run directory whose embeddings/ the projection learns from.",
+                             check=local_only("train path"))
     out: Path = option(Path("models/proj"), "Projection directory: writes the weights and card.json.",
                        flags=("--out", "-o"), required=True, check=local_only("train path"))
     loss: str = option("contrastive", "contrastive (shared space, InfoNCE) or cosine (image -> text space).",
@@ -189,8 +189,8 @@ class ScoreConfig:
 class StatsConfig:
     """Count, mean, spread, quantiles, histogram and threshold counts of a run's similarity."""
 
-    run: Path = argument(Path("runs/r1"), "Scored run directory (reads RUN_DIR/scores/).", metavar="RUN_DIR",
-                         check=local_only("stats path"))
+    run_dir: Path = argument(Path("runs/r1"), "Scored run directory (reads RUN_DIR/scores/).",
+                             check=local_only("stats path"))
     thresholds: tuple[float, ...] = option(
         (0.2, 0.3, 0.5, 0.8), "A --min-sim value to count pairs kept at (repeatable).",
         flags=("--threshold", "-t"), check=each(within(-1, 1, **COSINE)))
