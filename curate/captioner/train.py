@@ -96,13 +96,14 @@ def run_caption_train(config: CaptionTrainConfig, *, quiet: bool = False) -> Cap
     torch.manual_seed(config.seed)
     start = time.perf_counter()
     source = layout.last if config.resume else None
-    # The decoder first: a wrong --decoder should fail before the whole subset is encoded.
+    # The decoder (or the checkpoint to resume) first: a wrong one should fail before the subset is encoded.
+    resumed = _resume(source, device=device) if source else None
     decoder = None if source else _load_decoder(config.decoder)
     pairs, image = _load_pairs(config, device=device, resume_from=source)
-    _say_sources(config.decoder if decoder else None, image)
     refuse_empty(pairs, config.subset)
+    _say_sources(config.decoder if decoder else None, image)
     train, val = split_pairs(pairs, val_fraction=config.val_fraction)
-    model, state = _build_model(image=image, device=device, resume_from=source, decoder=decoder, config=config)
+    model, state = resumed or (_fresh_model(image=image, device=device, decoder=decoder, config=config), None)
     if state is None:
         model.mapper.fit(_initial_features(train, image.tower))
     trainer = CaptionTrainer(model, tower=image.tower, lr=config.lr, batch_size=config.batch_size,
@@ -211,19 +212,18 @@ def _frozen_side(name: str, *, device: torch.device, option: str, stored_dim: in
     return side, encoder
 
 
-def _build_model(
-    *, image: ImageSide, device: torch.device, resume_from: Path | None, decoder: tuple[Any, Any] | None,
-    config: CaptionTrainConfig,
-) -> tuple[Captioner, dict | None]:
-    """A fresh mapper on the pretrained (tokenizer, decoder), or the last checkpoint and its training state."""
-    if resume_from is not None or decoder is None:
-        model, _, _ = load_checkpoint(resume_from, device=device)  # type: ignore[arg-type]
-        state = torch_load(resume_from / STATE_FILE, hint=damaged_hint(resume_from))  # type: ignore[operator]
-        return model, state
+def _resume(folder: Path, *, device: torch.device) -> tuple[Captioner, dict]:
+    """The last checkpoint and its training state (optimiser moments, RNG streams, history)."""
+    model, _, _ = load_checkpoint(folder, device=device)
+    return model, torch_load(folder / STATE_FILE, hint=damaged_hint(folder))
+
+
+def _fresh_model(*, image: ImageSide, device: torch.device, decoder: tuple[Any, Any], config: CaptionTrainConfig) -> Captioner:
+    """A new prefix mapper on the pretrained (tokenizer, decoder)."""
     tokenizer, lm = decoder
     width = lm.get_input_embeddings().embedding_dim
     mapper = PrefixMapper(image.dim, width, hidden=config.prefix_hidden, length=config.prefix_length)
-    return Captioner(mapper, lm, tokenizer).to(device), None
+    return Captioner(mapper, lm, tokenizer).to(device)
 
 
 @torch.no_grad()
