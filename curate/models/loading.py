@@ -22,7 +22,7 @@ HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*(?:/[A-Za-z0-9][\w.\-]*)?")  # `name` o
 LOCAL, HUB = "local", "hub"
 
 
-def model_source(name: str, *, option: str) -> str:
+def model_source(name: str, *, option: str, warn: bool = True) -> str:
     """`local` when `name` is a folder here, `hub` when it can only be a hub id.
 
     `from_pretrained` tries a folder first, so a folder that happens to be named like a hub
@@ -32,7 +32,7 @@ def model_source(name: str, *, option: str) -> str:
     """
     hub_shaped = HUB_ID.fullmatch(name) is not None
     if Path(name).expanduser().is_dir():
-        if hub_shaped:
+        if hub_shaped and warn:
             log.warning("%s %s: using the local folder %s, not the hub model of that name", option, name,
                         Path(name).expanduser().resolve())
         return LOCAL
@@ -41,9 +41,9 @@ def model_source(name: str, *, option: str) -> str:
     return HUB
 
 
-def model_ref(name: str, *, option: str) -> tuple[str, str]:
+def model_ref(name: str, *, option: str, warn: bool = True) -> tuple[str, str]:
     """(where the model came from: `local` or `hub`, what a card records: an absolute folder or the hub id)."""
-    source = model_source(name, option=option)
+    source = model_source(name, option=option, warn=warn)
     return source, str(Path(name).expanduser().resolve()) if source == LOCAL else name
 
 

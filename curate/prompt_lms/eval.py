@@ -85,17 +85,17 @@ def eval_inputs(card: PromptModelCard, held_out: dict[str, list[str]], config: P
 
 
 def run_eval(config: PromptsEvalConfig) -> EvalResult:
-    """Generate with the recipe's decoding defaults (or the given lengths), then score; BERTScore's encoder is loaded
-    only after generation succeeded."""
+    """Generate with the recipe's decoding defaults (or the given lengths), then score. Everything that can fail
+    (the table, the model, the settings, BERTScore's encoder) is loaded or checked before generation starts."""
     config.validate()
     held_out = read_held_out(config.data)
     model, tokenizer, card = load_trained(config.model, device=config.device)
     inputs = eval_inputs(card, held_out, config)
     settings = config.settings(card.recipe)
     settings.validate()
+    scorer = BertScorer(config.score_model, device=resolve_device(config.device))
     made = generate(model, tokenizer, card, inputs.texts, settings=settings, num=config.num, seed=config.seed,
                     batch_size=config.batch_size)
-    scorer = BertScorer(config.score_model, device=resolve_device(config.device))
     return score_generations(made, inputs, card=card, scorer=scorer, num=config.num, model=config.model,
                              data=config.data)
 

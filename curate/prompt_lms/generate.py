@@ -20,7 +20,8 @@ from curate.prompt_lms.models import load_prompt_model
 def load_trained(model_dir: Path, *, device: str) -> tuple[Any, Any, PromptModelCard]:
     """(model on its device, tokenizer, card) of a folder `curate prompts train` wrote."""
     card = PromptModelCard.load(model_dir)
-    model, tokenizer = load_prompt_model(str(model_dir), card.recipe, option="MODEL_DIR")
+    hint = f"the prompt model {model_dir} is damaged or incomplete; copy it again or retrain it with `curate prompts train`"
+    model, tokenizer = load_prompt_model(str(model_dir), card.recipe, option="MODEL_DIR", hint=hint)
     return model.to(resolve_device(device)).eval(), tokenizer, card
 
 
