@@ -19,6 +19,7 @@ from curate.errors import CurateError
 
 PREPARE_REPORT = "prompts-report.json"
 CARD_FILE = "card.json"
+BLOCKLIST_FILE = "blocklist.txt"  # a user's --blocklist, kept in the data folder and in models trained on it
 CARD_VERSION = 1
 PROMPT_TABLE_SCHEMA = pa.schema([
     ("text", pa.string()),  # the cleaned (detailed) prompt

@@ -183,6 +183,7 @@ class PromptsGenerateConfig:
     batch_size: int = option(16, "Texts per generation batch.", check=at_least(1))
     device: str = device_option()
     out: Path | None = option(None, "Write prompts to this file instead of stdout.", flags=("--out", "-o"))
+    blocklist: Path | None = option(None, "Word list replacing the model's (default: the list its data was prepared with).")
 
     def settings(self, recipe: str) -> GenerationSettings:
         """The recipe's defaults with every option the user gave laid over them."""

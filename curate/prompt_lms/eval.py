@@ -22,7 +22,7 @@ from curate.models.devices import resolve_device
 from curate.prompt_lms.bertscore import BertScorer
 from curate.prompt_lms.card import PromptModelCard
 from curate.prompt_lms.config import PromptsEvalConfig
-from curate.prompt_lms.generate import load_trained
+from curate.prompt_lms.generate import load_trained, model_blocklist
 from curate.prompt_lms.generation import Generation, generate
 from curate.prompt_lms.subjects import top_subjects
 from curate.text_metrics import (
@@ -95,7 +95,7 @@ def run_eval(config: PromptsEvalConfig) -> EvalResult:
     settings.validate()
     scorer = BertScorer(config.score_model, device=resolve_device(config.device))
     made = generate(model, tokenizer, card, inputs.texts, settings=settings, num=config.num, seed=config.seed,
-                    batch_size=config.batch_size)
+                    batch_size=config.batch_size, blocklist=model_blocklist(config.model))
     return score_generations(made, inputs, card=card, scorer=scorer, num=config.num, model=config.model,
                              data=config.data)
 

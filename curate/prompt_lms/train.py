@@ -13,10 +13,17 @@ from typing import Any
 
 from curate.console import log
 from curate.errors import CurateError
+from curate.io.atomic import atomic_path
 from curate.models.devices import resolve_device
 from curate.models.loading import LOCAL, model_ref, model_source
 from curate.prompt_lms.batches import Batcher, PromptRows, load_rows
-from curate.prompt_lms.card import CARD_FILE, PREPARE_REPORT, PrepareReport, PromptModelCard
+from curate.prompt_lms.card import (
+    BLOCKLIST_FILE,
+    CARD_FILE,
+    PREPARE_REPORT,
+    PrepareReport,
+    PromptModelCard,
+)
 from curate.prompt_lms.checkpoints import last_dir, load_last
 from curate.prompt_lms.config import (
     RECIPE_GENERATION,
@@ -64,6 +71,7 @@ def run_train(config: PromptTrainConfig) -> TrainSummary:
     model, tokenizer, state, optim = _start(config)
     data = prepared_data(config)
     report = PrepareReport.load(data)
+    _carry_blocklist(data, config.out)
     train, validation = _rows(data, config.recipe)
     trainable, total = freeze_to_top(model, config.trainable_layers)
     model.to(device)
@@ -82,6 +90,13 @@ def run_train(config: PromptTrainConfig) -> TrainSummary:
     _save_card(card, state, config.out)
     return TrainSummary(out=config.out, card=card, trainable_params=trainable, total_params=total,
                         train_rows=len(train), validation_rows=len(validation))
+
+
+def _carry_blocklist(data: Path, out: Path) -> None:
+    """A user's blocklist the data was prepared with goes into the model folder: generation applies it too."""
+    if (data / BLOCKLIST_FILE).is_file():
+        with atomic_path(out / BLOCKLIST_FILE) as tmp:
+            tmp.write_bytes((data / BLOCKLIST_FILE).read_bytes())
 
 
 def _rows(data: Path, recipe: str) -> tuple[PromptRows, PromptRows]:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from curate.errors import CurateError
+from curate.prompt_lms.blocklist import load_blocklist
 from curate.prompt_lms.clean import (
     add_tags,
-    load_blocklist,
     normalize,
     plain_version,
     strip_tags,
