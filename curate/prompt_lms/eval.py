@@ -56,6 +56,7 @@ class EvalResult:
     generations: int
     metrics: dict[str, float] = field(default_factory=dict)
     examples: list[dict[str, str]] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)  # concept: the subjects picked from the held-out prompts
 
 
 def read_held_out(data: Path) -> dict[str, list[str]]:
@@ -122,4 +123,5 @@ def score_generations(made: list[Generation], inputs: EvalInputs, *, card: Promp
         metrics["completion"] = float(np.mean([g.complete for g in made]))
     examples = [{"input": g.input, "output": g.text} for g in made[: min(len(made), 3 * num)]]
     return EvalResult(model=str(model), recipe=card.recipe, data=str(data), inputs=len(inputs.texts),
-                      generations=len(made), metrics={k: round(v, 4) for k, v in metrics.items()}, examples=examples)
+                      generations=len(made), metrics={k: round(v, 4) for k, v in metrics.items()}, examples=examples,
+                      subjects=list(inputs.subjects) if card.recipe == "concept" else [])
