@@ -18,21 +18,9 @@ from curate.captioner.store import read_card
 from curate.captioner.train import run_caption_train
 from curate.cli.app import app
 from tests.captioner.conftest import train_config
+from tests.cli_checks import one_line_error, truncate
 
 runner = CliRunner()
-
-
-def _one_line_error(result, *needles: str) -> str:  # noqa: ANN001 - click's Result
-    assert result.exit_code == 2, (result.output, result.exception)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    assert all(n in lines[0] for n in needles), lines[0]
-    return lines[0]
-
-
-def _truncate(path: Path) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
 
 
 def _generate(model: Path, *inputs: Path) -> object:
@@ -51,30 +39,30 @@ def copied(trained, tmp_path: Path) -> Path:
     "image/model.safetensors", "image/preprocessor_config.json", "card.json",
 ])
 def test_a_truncated_checkpoint_file_is_named_in_one_line(copied: Path, subsets, damage: str) -> None:
-    _truncate(copied / damage)
-    line = _one_line_error(_generate(copied, subsets[1]), damage.split("/")[-1])
+    truncate(copied / damage)
+    line = one_line_error(_generate(copied, subsets[1]), damage.split("/")[-1])
     assert "--image-model" not in line and "--decoder" not in line  # generate has no such options
 
 
 def test_a_missing_image_tower_or_a_foreign_prefix_is_one_line(copied: Path, subsets, tmp_path: Path) -> None:
     shutil.rmtree(copied / "image")
-    _one_line_error(_generate(copied, subsets[1]), "image is missing")
+    one_line_error(_generate(copied, subsets[1]), "image is missing")
     from safetensors.torch import save_file
     import torch
 
     shutil.copytree(tmp_path / "best", tmp_path / "other")
     save_file({"to_hidden.weight": torch.zeros(2, 2)}, str(tmp_path / "other" / "prefix.safetensors"))
-    _one_line_error(_generate(tmp_path / "other", subsets[1]), "prefix.safetensors does not fit")
+    one_line_error(_generate(tmp_path / "other", subsets[1]), "prefix.safetensors does not fit")
 
 
 def test_a_truncated_training_state_is_named_on_resume(subsets, caption_models, tmp_path: Path) -> None:
     out = tmp_path / "model"
     run_caption_train(train_config(subsets[0], out, caption_models, limit=40, epochs=1), quiet=True)
-    _truncate(out / "last" / "training_state.pt")
+    truncate(out / "last" / "training_state.pt")
     result = runner.invoke(app, ["caption", "train", str(subsets[0]), "--out", str(out), "--resume", "--epochs", "2",
                                  "--decoder", str(caption_models[1]), "--image-model", str(caption_models[0]),
                                  "--limit", "40", "--batch-size", "16", "--device", "cpu", "--workers", "0"])
-    _one_line_error(result, "training_state.pt")
+    one_line_error(result, "training_state.pt")
 
 
 def test_a_model_folder_moved_elsewhere_still_loads(subsets, caption_models, scenes, tmp_path: Path) -> None:
@@ -97,7 +85,7 @@ def test_good_and_missing_images_fail_before_any_output(trained, scenes, tmp_pat
     good = tmp_path / "good.png"
     good.write_bytes(scenes[1][0].image)
     result = _generate(out, good, tmp_path / "missing.png")
-    _one_line_error(result, "missing.png does not exist")
+    one_line_error(result, "missing.png does not exist")
     assert result.stdout == ""  # not even the CSV header
 
 
@@ -116,5 +104,5 @@ def test_a_subset_without_usable_pairs_says_why(kind: str, says: str, scenes, ca
     result = runner.invoke(app, ["caption", "train", str(subset), "--out", str(tmp_path / "m"), "--device", "cpu",
                                  "--decoder", str(caption_models[1]), "--image-model", str(caption_models[0]),
                                  "--workers", "0"])
-    line = _one_line_error(result, "No usable image-prompt pair", "12 samples left out", says)
+    line = one_line_error(result, "No usable image-prompt pair", "12 samples left out", says)
     assert "--val-fraction" not in line

@@ -18,40 +18,28 @@ from curate.prompt_lms.card import PromptModelCard
 from curate.prompt_lms.config import PromptsEvalConfig
 from curate.prompt_lms.models import load_prompt_model
 from curate.prompt_lms.train import run_train
+from tests.cli_checks import one_line_error, truncate
 from tests.prompt_lms.conftest import TAGS, concept_config
 
 runner = CliRunner()
-
-
-def _one_line_error(result, *needles: str) -> str:  # noqa: ANN001 - click's Result
-    assert result.exit_code == 2, (result.output, result.exception)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    assert all(n in lines[0] for n in needles), lines[0]
-    return lines[0]
-
-
-def _truncate(path: Path) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
 
 
 @pytest.mark.parametrize("damage", ["model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
                                     "card.json"])
 def test_a_truncated_model_file_is_named_in_one_line(concept_model: Path, tmp_path: Path, damage: str) -> None:
     copy = Path(shutil.copytree(concept_model, tmp_path / "model", ignore=shutil.ignore_patterns("checkpoints", "data")))
-    _truncate(copy / damage)
-    line = _one_line_error(runner.invoke(app, ["prompts", "generate", str(copy), "a red fox"]), damage)
+    truncate(copy / damage)
+    line = one_line_error(runner.invoke(app, ["prompts", "generate", str(copy), "a red fox"]), damage)
     assert "--base" not in line
 
 
 def test_a_truncated_checkpoint_is_named_on_resume(prepared: Path, tiny_gpt2: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     run_train(concept_config(prepared, out, tiny_gpt2, epochs=1, eval_samples=0))
-    _truncate(out / "checkpoints" / "last" / "optimizer.pt")
+    truncate(out / "checkpoints" / "last" / "optimizer.pt")
     result = runner.invoke(app, ["prompts", "train", "concept", str(prepared), "--out", str(out), "--resume",
                                  "--epochs", "2", "--device", "cpu"])
-    _one_line_error(result, "optimizer.pt")
+    one_line_error(result, "optimizer.pt")
 
 
 def test_a_copied_model_folder_generates_anywhere(concept_model: Path, tmp_path: Path) -> None:
@@ -97,7 +85,7 @@ def test_training_positions_match_generation(tiny_gpt2: Path) -> None:
 @pytest.mark.parametrize("text", ["", "   "])
 def test_blank_texts_are_refused(upsample_model: Path, concept_model: Path, text: str) -> None:
     for model in (concept_model, upsample_model):
-        _one_line_error(runner.invoke(app, ["prompts", "generate", str(model), "a red fox", text]), "TEXTS is empty")
+        one_line_error(runner.invoke(app, ["prompts", "generate", str(model), "a red fox", text]), "TEXTS is empty")
 
 
 def test_eval_loads_its_scorer_before_generating(concept_model: Path, prepared: Path, tmp_path: Path,
