@@ -25,7 +25,7 @@ class OptionSpec:
     """What the command line needs to know of one config field."""
 
     help: str = ""
-    flags: tuple[str, ...] = ()  # empty: `--field-name`; a first flag without `--` keeps the derived long flag
+    flags: tuple[str, ...] = ()  # empty: `--field-name`
     argument: bool = False  # positional
     required: bool = False  # the command line must give it (the dataclass keeps a default for library use)
     metavar: str | None = None
@@ -65,9 +65,9 @@ def is_nested(f: dataclasses.Field) -> bool:
 
 
 def long_flag(f: dataclasses.Field) -> str:
-    """The flag messages name the field by: its first `--` flag, else `--field-name`."""
-    spec = spec_of(f)
-    given = [flag for flag in (spec.flags if spec else ()) if flag.startswith("--")]
+    """The flag messages name the field by: its first `--` flag, else its only flag, else `--field-name`."""
+    declared = spec_of(f).flags if spec_of(f) else ()
+    given = [flag for flag in declared if flag.startswith("--")] or list(declared)
     return given[0] if given else "--" + f.name.replace("_", "-")
 
 
