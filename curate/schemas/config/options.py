@@ -82,8 +82,12 @@ def option_fields(config: Any) -> Iterator[tuple[dataclasses.Field, Any]]:
 
 
 def check_fields(config: Any) -> None:
-    """Run each option's own check (the first failure raises `CurateError` naming the option)."""
-    for f, value in option_fields(config):
+    """Run each option's own check (the first failure raises `CurateError` naming the option).
+
+    Options are checked before positional arguments, whose checks look at the filesystem: a
+    typo in a value is reported as such even when the run directory is missing too."""
+    fields = sorted(option_fields(config), key=lambda pair: spec_of(pair[0]).argument)  # type: ignore[union-attr]
+    for f, value in fields:
         spec = spec_of(f)
         if spec is not None and spec.check is not None:
             spec.check(long_flag(f) if not spec.argument else f.name.upper(), value)
