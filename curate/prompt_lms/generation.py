@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -85,7 +85,8 @@ def generate(model: Any, tokenizer: Any, card: PromptModelCard, texts: list[str]
         model, tokenizer, card, [text], settings=settings, num=1, banned=banned)[0])
 
 
-def _resample_blocked(made: list[Generation], blocklist: Blocklist | None, again: Any) -> list[Generation]:
+def _resample_blocked(made: list[Generation], blocklist: Blocklist | None,
+                      again: Callable[[str], Generation]) -> list[Generation]:
     """Sample a prompt holding a blocked term again (up to RESAMPLE times); withhold it if it still does."""
     if blocklist is None:
         return made
