@@ -159,7 +159,8 @@ def join_embeddings(samples: Iterator[Sample], run: Path, *, limit: int | None =
     image_model = embeddings_info(files[0]).image_encoder.model
     dim = embeddings_info(files[0]).image_encoder.dim
     features = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), dtype=np.float32)
-    pairs = CaptionPairs(keys=keys, texts=texts, features=features, skipped=missing, reasons=Counter(no_stored_vector=missing))
+    pairs = CaptionPairs(keys=keys, texts=texts, features=features, skipped=missing,
+                         reasons=Counter(no_stored_vector=missing))
     return pairs, image_model  # type: ignore[arg-type]
 
 

@@ -76,7 +76,8 @@ def load_tokenizer(name: str, *, hint: str | None = None) -> Any:
 
     tokenizer = load_pretrained(AutoTokenizer.from_pretrained, name, what="tokenizer", option="--decoder", hint=hint)
     if tokenizer.eos_token_id is None:
-        raise CurateError(f"The tokenizer of '{name}' has no end-of-text token; {hint or 'pass a GPT-2-family --decoder'}.")
+        advice = hint or "pass a GPT-2-family --decoder"
+        raise CurateError(f"The tokenizer of '{name}' has no end-of-text token; {advice}.")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

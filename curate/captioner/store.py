@@ -33,7 +33,8 @@ from curate.models.model_files import load_safetensors
 
 def damaged_hint(folder: Path) -> str:
     """What to do when a file of a saved checkpoint cannot be read."""
-    return f"the captioner checkpoint {folder} is damaged or incomplete; copy it again or retrain it with `curate caption train`"
+    return (f"the captioner checkpoint {folder} is damaged or incomplete; copy it again or retrain it with "
+            "`curate caption train`")
 
 
 def save_checkpoint(
@@ -43,7 +44,8 @@ def save_checkpoint(
     from safetensors.torch import save_file
 
     if (card.image_source == ImageSource.BUNDLED) != (image_tower is not None):
-        raise ValueError(f"a card with image_source {card.image_source!r} needs {'an' if image_tower is None else 'no'} image tower to save")
+        wanted = "an" if image_tower is None else "no"
+        raise ValueError(f"a card with image_source {card.image_source!r} needs {wanted} image tower to save")
     with atomic_dir(Path(folder)) as tmp:
         model.decoder.save_pretrained(tmp / DECODER_DIR)
         model.tokenizer.save_pretrained(tmp / TOKENIZER_DIR)
@@ -89,7 +91,8 @@ def load_checkpoint(path: Path, *, device: torch.device) -> tuple[Captioner, Cap
     try:
         mapper.load_state_dict(load_safetensors(folder / PREFIX_FILE, hint=hint), strict=True)
     except RuntimeError as exc:  # readable, but not the mapper the card describes
-        raise CurateError(f"{folder / PREFIX_FILE} does not fit {folder / CARD_FILE} ({str(exc).splitlines()[0]}): {hint}.") from None
+        first = str(exc).splitlines()[0]
+        raise CurateError(f"{folder / PREFIX_FILE} does not fit {folder / CARD_FILE} ({first}): {hint}.") from None
     model = Captioner(mapper, decoder, tokenizer).to(device).eval()
     return model, card, image_tower_of(folder, card)
 

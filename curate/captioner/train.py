@@ -177,7 +177,9 @@ def _hyper(config: CaptionTrainConfig) -> dict[str, object]:
     }
 
 
-def _load_pairs(config: CaptionTrainConfig, *, device: torch.device, resume_from: Path | None) -> tuple[CaptionPairs, ImageSide]:
+def _load_pairs(
+    config: CaptionTrainConfig, *, device: torch.device, resume_from: Path | None
+) -> tuple[CaptionPairs, ImageSide]:
     """Read the subset once: stored vectors, features of the frozen tower, or bytes for a trained one."""
     skipped: Counter[str] = Counter()
     samples = iter_samples([Path(config.subset)], format=config.format, skipped=skipped)
@@ -196,7 +198,9 @@ def _load_pairs(config: CaptionTrainConfig, *, device: torch.device, resume_from
     return pairs.left_out(skipped), side
 
 
-def _frozen_side(name: str, *, device: torch.device, option: str, stored_dim: int | None = None) -> tuple[ImageSide, Any]:
+def _frozen_side(
+    name: str, *, device: torch.device, option: str, stored_dim: int | None = None
+) -> tuple[ImageSide, Any]:
     """A frozen tower and its encoder: a local folder's tower is copied into every checkpoint (so
     the checkpoint loads wherever it is copied), a hub id is only named. With stored vectors a hub
     tower is not loaded at all."""
@@ -208,7 +212,8 @@ def _frozen_side(name: str, *, device: torch.device, option: str, stored_dim: in
         raise CurateError(f"{option} {name} gives {encoder.dim}-d features, but the stored vectors are {stored_dim}-d.")
     if source != LOCAL:
         return ImageSide(name=name, dim=encoder.dim, tower=None, source=ImageSource.HUB), encoder
-    side = ImageSide(name=name, dim=encoder.dim, tower=None, source=ImageSource.BUNDLED, bundle=FrozenTowerCopy(encoder))
+    side = ImageSide(name=name, dim=encoder.dim, tower=None, source=ImageSource.BUNDLED,
+                     bundle=FrozenTowerCopy(encoder))
     return side, encoder
 
 
@@ -218,7 +223,9 @@ def _resume(folder: Path, *, device: torch.device) -> tuple[Captioner, dict]:
     return model, torch_load(folder / STATE_FILE, hint=damaged_hint(folder))
 
 
-def _fresh_model(*, image: ImageSide, device: torch.device, decoder: tuple[Any, Any], config: CaptionTrainConfig) -> Captioner:
+def _fresh_model(
+    *, image: ImageSide, device: torch.device, decoder: tuple[Any, Any], config: CaptionTrainConfig
+) -> Captioner:
     """A new prefix mapper on the pretrained (tokenizer, decoder)."""
     tokenizer, lm = decoder
     width = lm.get_input_embeddings().embedding_dim

@@ -58,7 +58,8 @@ def load_pretrained(
     """
     advice = hint or f"pass {option} with a local model directory or a hub id this machine can reach"
     if Path(name).is_dir():
-        check_model_dir(Path(name), hint=hint or f"the file is damaged or was copied only in part; pass another {option}")
+        damaged = f"the file is damaged or was copied only in part; pass another {option}"
+        check_model_dir(Path(name), hint=hint or damaged)
     try:
         return loader(name, **kwargs)
     except Exception as exc:  # noqa: BLE001 - whatever a loader raises on a model folder is the user's to fix

@@ -104,8 +104,8 @@ class Blocklist:
     def match(self, text: str) -> str | None:
         """The first blocked term in `text` (as its words, `*` for a prefix), or None."""
         tokens = words(text)
-        firsts = self._firsts
-        hits = [i for i, t in enumerate(tokens) if any(f in firsts for f in forms(t)) or t.startswith(self._prefix_starts)]
+        firsts, prefixes = self._firsts, self._prefix_starts
+        hits = [i for i, t in enumerate(tokens) if any(f in firsts for f in forms(t)) or t.startswith(prefixes)]
         if not hits:  # the common case: one set test per word
             return None
         free = self._not_exempt(tokens, hits)

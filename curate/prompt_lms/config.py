@@ -172,7 +172,8 @@ class PromptsGenerateConfig:
     """
 
     model: Path = argument(Path("models/prompts"), MODEL_HELP)
-    texts: tuple[str, ...] = argument((), "Subjects (concept model) or plain prompts (upsampler).", check=each(not_blank))
+    texts: tuple[str, ...] = argument((), "Subjects (concept model) or plain prompts (upsampler).",
+                                      check=each(not_blank))
     num: int = option(1, "Prompts per text.", flags=("-n", "--num"), check=at_least(1))
     max_length: int | None = option(None, "Most new tokens (default: the recipe's).")
     min_length: int | None = option(None, "Fewest new tokens (default: the recipe's; upsample 40).")
@@ -183,7 +184,8 @@ class PromptsGenerateConfig:
     batch_size: int = option(16, "Texts per generation batch.", check=at_least(1))
     device: str = device_option()
     out: Path | None = option(None, "Write prompts to this file instead of stdout.", flags=("--out", "-o"))
-    blocklist: Path | None = option(None, "Word list replacing the model's (default: the list its data was prepared with).")
+    blocklist: Path | None = option(None, "Word list replacing the model's (default: the one its data was "
+                                    "prepared with).")
 
     def settings(self, recipe: str) -> GenerationSettings:
         """The recipe's defaults with every option the user gave laid over them."""

@@ -23,13 +23,14 @@ from curate.prompt_lms.models import load_prompt_model
 def load_trained(model_dir: Path, *, device: str) -> tuple[Any, Any, PromptModelCard]:
     """(model on its device, tokenizer, card) of a folder `curate prompts train` wrote."""
     card = PromptModelCard.load(model_dir)
-    hint = f"the prompt model {model_dir} is damaged or incomplete; copy it again or retrain it with `curate prompts train`"
+    hint = (f"the prompt model {model_dir} is damaged or incomplete; copy it again or retrain it with "
+            "`curate prompts train`")
     model, tokenizer = load_prompt_model(str(model_dir), card.recipe, option="MODEL_DIR", hint=hint)
     return model.to(resolve_device(device)).eval(), tokenizer, card
 
 
 def model_blocklist(model_dir: Path, given: Path | None = None) -> Blocklist:
-    """`--blocklist FILE`, else the list the model's training data was prepared with (kept in its folder), else the default."""
+    """`--blocklist FILE`, else the list the model's data was prepared with (kept in its folder), else the default."""
     if given is not None:
         return load_blocklist(given)
     own = Path(model_dir) / BLOCKLIST_FILE

@@ -67,7 +67,8 @@ def pattern_parser() -> Any:
     module_spec.loader.exec_module(module)  # type: ignore[union-attr]
     data = root / "en"
     lexicon = module.Lexicon(path=str(data / "en-lexicon.txt"), morphology=str(data / "en-morphology.txt"),
-                             context=str(data / "en-context.txt"), entities=str(data / "en-entities.txt"), language="en")
+                             context=str(data / "en-context.txt"), entities=str(data / "en-entities.txt"),
+                             language="en")
     return module.Parser(lexicon=lexicon, default=("NN", "NNP", "CD"), language="en")
 
 

@@ -122,7 +122,9 @@ def _start(config: PromptTrainConfig) -> tuple[Any, Any, LoopState, dict[str, An
     return model, tokenizer, LoopState(**state), optim
 
 
-def _card(config: PromptTrainConfig, report: PrepareReport, *, data: Path, rows: int, precision: str) -> PromptModelCard:
+def _card(
+    config: PromptTrainConfig, report: PrepareReport, *, data: Path, rows: int, precision: str
+) -> PromptModelCard:
     """The card: a local --base is recorded as an absolute folder and marked local, a hub id as given."""
     if config.resume and (config.out / CARD_FILE).is_file():
         started = PromptModelCard.load(config.out)

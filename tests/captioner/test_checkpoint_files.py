@@ -24,7 +24,8 @@ runner = CliRunner()
 
 
 def _generate(model: Path, *inputs: Path) -> object:
-    return runner.invoke(app, ["caption", "generate", str(model), *map(str, inputs), "--device", "cpu", "--workers", "0"])
+    args = ["caption", "generate", str(model), *map(str, inputs), "--device", "cpu", "--workers", "0"]
+    return runner.invoke(app, args)
 
 
 @pytest.fixture()

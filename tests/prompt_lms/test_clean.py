@@ -77,7 +77,8 @@ def test_subjects_of_prompts_written_another_way_are_subjects_not_settings() -> 
 
     rng = random.Random(4)
     prompts = [f"{rng.choice(HELD_OUT_SUBJECTS)} {rng.choice(HELD_OUT_SETTINGS)}, "
-               f"{rng.choice(['oil painting', 'dramatic lighting', 'concept art'])}, by {rng.choice(['artgerm', 'wlop'])}"
+               f"{rng.choice(['oil painting', 'dramatic lighting', 'concept art'])}, "
+               f"by {rng.choice(['artgerm', 'wlop'])}"
                for _ in range(200)]
     top = {s.phrase for s in score_subjects(prompts, min_frequency=2)[:8]}
     assert top == {s.split(" ", 1)[1] for s in HELD_OUT_SUBJECTS}, top

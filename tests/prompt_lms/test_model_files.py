@@ -27,7 +27,8 @@ runner = CliRunner()
 @pytest.mark.parametrize("damage", ["model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
                                     "card.json"])
 def test_a_truncated_model_file_is_named_in_one_line(concept_model: Path, tmp_path: Path, damage: str) -> None:
-    copy = Path(shutil.copytree(concept_model, tmp_path / "model", ignore=shutil.ignore_patterns("checkpoints", "data")))
+    skip = shutil.ignore_patterns("checkpoints", "data")
+    copy = Path(shutil.copytree(concept_model, tmp_path / "model", ignore=skip))
     truncate(copy / damage)
     line = one_line_error(runner.invoke(app, ["prompts", "generate", str(copy), "a red fox"]), damage)
     assert "--base" not in line
@@ -104,9 +105,9 @@ def test_trainable_layers_zero_trains_every_layer_from_the_cli(prepared: Path, t
     from safetensors.torch import load_file
 
     out = tmp_path / "all"
-    result = runner.invoke(app, ["prompts", "train", "concept", str(prepared), "--out", str(out), "--base", str(tiny_gpt2),
-                                 "--trainable-layers", "0", "--epochs", "1", "--eval-samples", "0", "--lr", "3e-3",
-                                 "--device", "cpu", "-q"])
+    result = runner.invoke(app, ["prompts", "train", "concept", str(prepared), "--out", str(out),
+                                 "--base", str(tiny_gpt2), "--trainable-layers", "0", "--epochs", "1",
+                                 "--eval-samples", "0", "--lr", "3e-3", "--device", "cpu", "-q"])
     assert result.exit_code == 0, (result.output, result.exception)
     before, after = load_file(tiny_gpt2 / "model.safetensors"), load_file(out / "model.safetensors")
     assert not torch.equal(before["transformer.wte.weight"], after["transformer.wte.weight"])  # embeddings trained too
