@@ -186,28 +186,34 @@ def _load_pairs(
     if config.from_embeddings is not None:
         pairs, name = join_embeddings(samples, config.from_embeddings, limit=config.limit)
         dim = int(pairs.features.shape[1])  # type: ignore[union-attr]
-        side, _ = _frozen_side(name, device=device, option="the run's image encoder", stored_dim=dim)
+        side, _ = _frozen_side(name, device=device, option="the run's image encoder", stored_dim=dim,
+                               resume_from=resume_from)
         return pairs.left_out(skipped), side
     if config.finetune_image:
         source = str(resume_from / IMAGE_DIR) if resume_from else config.image_model
         tower = TrainableImageTower(ImageEncoder(source, device=device))
         side = ImageSide(name=config.image_model, dim=tower.dim, tower=tower, source=ImageSource.BUNDLED, bundle=tower)
         return collect_bytes(samples, limit=config.limit).left_out(skipped), side
-    side, encoder = _frozen_side(config.image_model, device=device, option="--image-model")
+    side, encoder = _frozen_side(config.image_model, device=device, option="--image-model", resume_from=resume_from)
     pairs = encode_samples(samples, encoder, batch_size=config.batch_size, workers=config.workers, limit=config.limit)
     return pairs.left_out(skipped), side
 
 
 def _frozen_side(
-    name: str, *, device: torch.device, option: str, stored_dim: int | None = None
+    name: str, *, device: torch.device, option: str, stored_dim: int | None = None, resume_from: Path | None = None
 ) -> tuple[ImageSide, Any]:
     """A frozen tower and its encoder: a local folder's tower is copied into every checkpoint (so
     the checkpoint loads wherever it is copied), a hub id is only named. With stored vectors a hub
-    tower is not loaded at all."""
-    source = model_source(name, option=option)
+    tower is not loaded at all. A resumed run uses the checkpoint's own copy, wherever the folder
+    it was copied from is now."""
+    copied = resume_from / IMAGE_DIR if resume_from is not None else None
+    if copied is not None and copied.is_dir():
+        source, load_from = LOCAL, str(copied)
+    else:
+        source, load_from = model_source(name, option=option), name
     if source != LOCAL and stored_dim is not None:
         return ImageSide(name=name, dim=stored_dim, tower=None, source=ImageSource.HUB), None
-    encoder = ImageEncoder(name, device=device)
+    encoder = ImageEncoder(load_from, device=device)
     if stored_dim is not None and encoder.dim != stored_dim:
         raise CurateError(f"{option} {name} gives {encoder.dim}-d features, but the stored vectors are {stored_dim}-d.")
     if source != LOCAL:

@@ -79,6 +79,9 @@ def test_a_model_folder_moved_elsewhere_still_loads(subsets, caption_models, sce
     assert result.exit_code == 0, (result.output, result.exception)
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["key"] for r in rows] == [str(picture)] and rows[0]["prompt"] and not rows[0]["error"]
+    resumed = run_caption_train(train_config(subsets[0], moved, (tower, caption_models[1]), limit=40, epochs=2,
+                                             resume=True), quiet=True)  # the checkpoint's own tower
+    assert resumed.resumed_from == 1 and [r.epoch for r in resumed.history] == [1, 2]
 
 
 def test_good_and_missing_images_fail_before_any_output(trained, scenes, tmp_path: Path) -> None:
