@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.schemas.config.checks import at_least, existing, positive, within
+from curate.schemas.config.checks import at_least, each, existing, positive, within
 from curate.schemas.config.flow import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_TEXT_MODEL,
@@ -18,6 +18,7 @@ from curate.schemas.config.flow import (
 from curate.schemas.config.options import argument, check_fields, nested, option
 
 DEFAULT_DECODER = "gpt2"
+PREFIX_LENGTH = 4  # chosen by held-out attribute accuracy (shape 0.82 against 0.50 with 1), docs/captioner.md
 TABLE_SUFFIXES = (".csv", ".parquet")
 MODEL_HELP = "A captioner folder (`caption train --out`) or one of its checkpoints."
 
@@ -63,6 +64,8 @@ class CaptionTrainConfig:
     val_fraction: float = option(0.1, "Share of pairs (by key hash) held out for validation.",
                                  check=within(0, 1, low_open=True, high_open=True))
     max_tokens: int = option(77, "Prompt tokens kept for training.", check=at_least(2))
+    prefix_length: int = option(PREFIX_LENGTH, "Prefix vectors per image (1: the published design, two linear layers; "
+                                "more: a ClipCap-style MLP mapper).", check=at_least(1))
     prefix_hidden: int = 512
     seed: int = option(0, "Seed for initialisation and shuffling.")
     device: str = device_option()
@@ -85,7 +88,7 @@ class CaptionGenerateConfig:
     """Write a prompt for every image: key, prompt, reference (from subsets), error."""
 
     model: Path = argument(Path("models/captioner"), MODEL_HELP)
-    inputs: tuple[Path, ...] = argument((), "Image files, or subset folders and shards.")
+    inputs: tuple[Path, ...] = argument((), "Image files, or subset folders and shards.", check=each(existing("Input")))
     out: Path | None = option(None, "Write .csv or .parquet here (default: CSV on stdout).", flags=("--out", "-o"),
                               check=check_table_suffix)
     decoding: DecodeConfig = nested(DecodeConfig)
