@@ -7,7 +7,7 @@ from pathlib import Path
 
 from curate.errors import CurateError
 from curate.schemas.config.checks import at_least, local_only, one_of, within
-from curate.schemas.config.flow import device_option
+from curate.schemas.config.flow import PROJECTION_HELP, device_option
 from curate.schemas.config.options import argument, check_fields, option
 
 INDEX_KIND_NAMES = ("flat", "ivf-flat", "ivf-pq", "hnsw")  # `curate.index.kinds.INDEX_KINDS` holds exactly these
@@ -19,8 +19,8 @@ class IndexConfig:
 
     run_dir: Path = argument(Path("runs/r1"), "Run directory whose embeddings/ are indexed (writes RUN_DIR/index/).",
                              check=local_only("index path"))
-    projection: Path = option(Path("models/proj"), "Projection directory made by `curate train`.",
-                              flags=("--projection", "-p"), required=True, check=local_only("index path"))
+    projection: Path = option(Path("models/proj"), PROJECTION_HELP, flags=("--projection", "-p"), required=True,
+                              check=local_only("index path"))
     max_index_memory: str = option("2GB", "Memory budget per index, e.g. 512MB, 2GB, 16GiB.")
     index_type: str = option("auto", "auto, flat, ivf-flat, ivf-pq or hnsw.", check=one_of(("auto", *INDEX_KIND_NAMES)))
     target_recall: float = option(0.95, "recall@10 the search settings are tuned to reach.",
