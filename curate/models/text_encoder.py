@@ -79,7 +79,10 @@ class TextEncoder:
         """Captions -> (B, D) float32 vectors."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        batch = {k: v.to(self.device, non_blocking=True) for k, v in self.tokenize(texts).items()}
+        tokens = self.tokenize(texts)
+        if self.device.type == "cuda":  # pinned, so the copies below are asynchronous
+            tokens = {k: v.pin_memory() for k, v in tokens.items()}
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in tokens.items()}
         with autocast(self.device):
             vectors = self._projected(batch) if self.two_tower else self._pooled(batch)
         return vectors.float().cpu().numpy()
