@@ -1,13 +1,16 @@
 """How close `curate embed` comes to the bare model's speed, and whether memory stays flat.
 
     python benchmarks/embed_throughput.py [--pairs 128] [--batch-size 32] [--image-model DIR --text-model DIR]
+    python benchmarks/embed_throughput.py --model DIR_OR_ID          # one CLIP-family checkpoint, both towers
+    python benchmarks/embed_throughput.py --shape clip-vit-b32       # a random ViT-B/32-shaped CLIP
 
 Prints, for the same models and machine in one run:
   * bare model forward pairs/s (image + text towers on pre-decoded, pre-read inputs),
   * end-to-end `curate embed` pairs/s (read, decode in workers, encode, write) and the ratio,
   * peak RSS of the embed process at 1x and 4x the data.
-Without model arguments it builds ResNet-50- and BERT-base-shaped encoders with random
-weights: the same compute as the defaults, no download. Inputs are rendered 384-px JPEGs.
+Without model arguments it builds encoders of `--shape` with random weights: ResNet-50 and
+BERT-base (the defaults), or CLIP ViT-B/32 (`openai/clip-vit-base-patch32`'s shape): the
+same compute, no download. Inputs are rendered 384-px JPEGs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from curate.io.formats.registry import WRITERS
 from curate.schemas.sample import Sample
 from curate.synthetic.scenes import render_scene
 
+PROMPT_TAIL = ", highly detailed digital painting, trending on artstation, 8k"
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
@@ -33,6 +37,8 @@ from curate.pipelines.embed import run_embed
 from curate.schemas.config.flow import EmbedConfig, EncoderConfig
 args = json.loads(sys.argv[1])
 enc = EncoderConfig(image_model=args["image"], text_model=args["text"], device="cpu")
+if args["image"] == args["text"]:  # one CLIP-family checkpoint: `--model`, loaded once
+    enc = EncoderConfig(model=args["image"], device="cpu")
 cfg = EmbedConfig(inputs=(Path(args["shards"]),), out=Path(args["out"]), encoders=enc,
                   batch_size=args["batch"], workers=args["workers"])
 summary = run_embed(cfg, quiet=True)
@@ -47,7 +53,7 @@ def make_shards(folder: Path, *, pairs: int, per_shard: int = 64) -> Path:
         with WRITERS["webdataset"](folder / f"{start // per_shard:05d}.tar") as writer:
             for i in range(start, min(start + per_shard, pairs)):
                 scene = render_scene(i, size=384, image_format="JPEG")
-                text = scene.caption + ", highly detailed digital painting, trending on artstation, 8k"
+                text = scene.caption + PROMPT_TAIL
                 writer.write(Sample(key=f"{start // per_shard:05d}/{i:06d}", image=scene.image, text=text))
     return folder
 
@@ -65,17 +71,30 @@ def default_models(folder: Path) -> tuple[str, str]:
     return str(image), str(folder / "bert-base")
 
 
+def random_clip(folder: Path) -> tuple[str, str]:
+    """CLIP ViT-B/32's shape with random weights; its tokenizer knows the benchmark's words."""
+    from curate.models.builders import build_clip
+
+    words = {w.strip(",") for i in range(64) for w in (render_scene(i).caption + PROMPT_TAIL).split()} | {","}
+    model = str(build_clip(folder / "clip-vit-b32", words=sorted(words), tiny=False))
+    return model, model
+
+
+SHAPES: dict[str, Callable[[Path], tuple[str, str]]] = {"resnet50-bert": default_models, "clip-vit-b32": random_clip}
+
+
 def bare_forward(image_model: str, text_model: str, shards: Path, *, batch: int) -> Callable[[], float]:
     """A timer of the two towers alone on inputs decoded and read beforehand (pairs/s)."""
-    import torch
-
     from curate.io.formats.detect import find_shards, reader_for
-    from curate.models.image_encoder import ImageEncoder
+    from curate.models.encoders import load_encoders
     from curate.models.preprocess import decode_batch
-    from curate.models.text_encoder import TextEncoder
+    from curate.schemas.config.flow import EncoderConfig
 
-    device = torch.device("cpu")
-    image, text = ImageEncoder(image_model, device=device), TextEncoder(text_model, device=device)
+    same = image_model == text_model  # a CLIP-family checkpoint: loaded once, as `--model` does
+    config = EncoderConfig(model=image_model, device="cpu") if same else \
+        EncoderConfig(image_model=image_model, text_model=text_model, device="cpu")
+    encoders = load_encoders(config)
+    image, text = encoders.image, encoders.text
     samples = [s for shard in find_shards([shards]) for s in reader_for(shard)]
     batches = [samples[i : i + batch] for i in range(0, len(samples), batch)]
     decoded = [decode_batch([s.image for s in b], image.preprocess).pixels for b in batches]
@@ -107,9 +126,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--image-model")
     parser.add_argument("--text-model")
+    parser.add_argument("--model", help="one CLIP-family checkpoint for both towers (hub id or directory)")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="resnet50-bert",
+                        help="random-weight encoders to build when no model is given")
     opts = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="curate-bench-"))
-    image_model, text_model = (opts.image_model, opts.text_model) if opts.image_model else default_models(root)
+    if opts.model:
+        image_model = text_model = opts.model
+    elif opts.image_model:
+        image_model, text_model = opts.image_model, opts.text_model
+    else:
+        image_model, text_model = SHAPES[opts.shape](root)
     one = make_shards(root / "x1", pairs=opts.pairs)
     four = make_shards(root / "x4", pairs=4 * opts.pairs)
     bare_timer = bare_forward(image_model, text_model, one, batch=opts.batch_size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curate.models.builders import build_bert, build_resnet
+from curate.models.builders import build_bert, build_clip, build_resnet, build_siglip
 from curate.synthetic.caption_scenes import caption_words
 
 EXTRA_WORDS = "picture photo shape".split()
@@ -23,3 +23,13 @@ def tiny_image_model(folder: Path) -> Path:
 def tiny_text_model(folder: Path) -> Path:
     """A 2-layer, 32-wide BERT over the scene vocabulary."""
     return build_bert(folder, words=scene_words())
+
+
+def tiny_clip_model(folder: Path) -> Path:
+    """A two-tower CLIP (32-px ViT, 32-wide text transformer, 16-d joint space) over the scene words."""
+    return build_clip(folder, words=scene_words())
+
+
+def tiny_siglip_model(folder: Path) -> Path:
+    """A two-tower SigLIP (32-px ViT, 64-token captions, sigmoid logit scale and bias) over the scene words."""
+    return build_siglip(folder, words=scene_words())

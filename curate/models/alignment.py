@@ -24,11 +24,7 @@ class AlignmentScorer:
     def __init__(self, folder: Path, *, device: torch.device) -> None:
         self.projection, self.card = load_projection(folder, device=device)
         self.image = ImageEncoder(self.card.image_encoder.model, device=device)
-        settings = self.card.text_encoder.settings
-        self.text = TextEncoder(
-            self.card.text_encoder.model, device=device, pooling=settings.get("pooling", "mean"),
-            max_tokens=int(settings.get("max_tokens", 77)),
-        )
+        self.text = TextEncoder.from_info(self.card.text_encoder, device=device)
 
     def image_vectors(self, images: list[bytes]) -> np.ndarray:
         """(N, D) image vectors; rows of undecodable images are NaN so they drop out of means."""

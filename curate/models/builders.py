@@ -1,7 +1,8 @@
 """Build encoders from configs and save them as local model directories.
 
-Used where no model hub can be reached: tests build tiny encoders, and the quickstart
-falls back to a randomly initialised ResNet-50. The saved directories load back through
+Used where no model hub can be reached: tests build tiny encoders (ResNet, BERT, and
+CLIP and SigLIP two-tower checkpoints), benchmarks build full-size shapes with random
+weights, and the quickstart falls back to a randomly initialised ResNet-50. The saved directories load back through
 exactly the path users take (`from_pretrained` on a directory).
 """
 
@@ -22,6 +23,7 @@ RESNET50_PREPROCESSOR = {
     "size": {"shortest_edge": 224},
 }
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+TINY_TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
 
 
 def build_resnet(out_dir: Path, *, tiny: bool = False, seed: int = 0, crop: int = 224) -> Path:
@@ -85,6 +87,103 @@ def bert_word_tokenizer(vocab: list[str]) -> Any:
         tokenizer_object=core, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
         cls_token="[CLS]", mask_token="[MASK]", do_lower_case=True,
     )
+
+
+def build_clip(out_dir: Path, *, words: Iterable[str], tiny: bool = True, seed: int = 0) -> Path:
+    """Save a randomly initialised CLIPModel, its image processor and a BPE tokenizer of `words`.
+
+    `tiny`: 32-px images, 32-wide towers, a 16-d joint space; else the ViT-B/32 shape
+    (`openai/clip-vit-base-patch32`: 224-px, 768/512-wide, 12 layers each, 512-d joint space).
+    """
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
+
+    out_dir = Path(out_dir)
+    tokenizer = clip_word_tokenizer(words)
+    tokens = dict(vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
+                  pad_token_id=tokenizer.pad_token_id, max_position_embeddings=77)
+    if tiny:
+        config = CLIPConfig(text_config=dict(tokens, **TINY_TOWER), vision_config=dict(TINY_TOWER, image_size=32, patch_size=8),
+                            projection_dim=16)
+    else:
+        config = CLIPConfig(text_config=tokens)
+    torch.manual_seed(seed)
+    CLIPModel(config).save_pretrained(out_dir)
+    size = config.vision_config.image_size
+    CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size}).save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+def build_siglip(out_dir: Path, *, words: Iterable[str], seed: int = 0, logit_scale: float = 10.0,
+                 logit_bias: float = -1.0) -> Path:
+    """Save a tiny randomly initialised SiglipModel (32-px images, 32-wide towers, 64-token
+    captions), its image processor and a word-level tokenizer of `words`.
+
+    The initialisation leaves a logit scale of 1 and a bias of 0; these defaults spread the
+    match probabilities of random towers' (small) cosines over (0, 1) instead.
+    """
+    import math
+
+    import torch
+    from transformers import SiglipConfig, SiglipImageProcessorPil, SiglipModel
+
+    out_dir = Path(out_dir)
+    tokenizer = siglip_word_tokenizer(words)
+    ids = dict(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id)
+    config = SiglipConfig(
+        text_config=dict(TINY_TOWER, vocab_size=len(tokenizer), max_position_embeddings=64, **ids),
+        vision_config=dict(TINY_TOWER, image_size=32, patch_size=8),
+    )
+    torch.manual_seed(seed)
+    model = SiglipModel(config)
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(logit_scale))
+        model.logit_bias.fill_(logit_bias)
+    model.save_pretrained(out_dir)
+    SiglipImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+def clip_word_tokenizer(words: Iterable[str]) -> Any:
+    """A `CLIPTokenizer` whose byte-pair merges spell every word of `words` as one token.
+
+    The merges are learned offline by `tokenizers`' BPE trainer on the words themselves, so
+    the tokenizer is CLIP's own class (lower-casing, `</w>` word ends, start and end tokens).
+    """
+    import json
+
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import CLIPTokenizer
+
+    specials = ["<|startoftext|>", "<|endoftext|>"]
+    core = Tokenizer(models.BPE(unk_token=specials[1], end_of_word_suffix="</w>"))
+    core.normalizer = normalizers.Lowercase()
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(vocab_size=100_000, special_tokens=specials, end_of_word_suffix="</w>",
+                                  show_progress=False)
+    core.train_from_iterator(sorted({w.lower() for w in words}), trainer=trainer)
+    learned = json.loads(core.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in learned["merges"]]
+    return CLIPTokenizer(vocab=learned["vocab"], merges=merges)
+
+
+def siglip_word_tokenizer(words: Iterable[str]) -> Any:
+    """A word-level tokenizer shaped like SigLIP's: lower-cased words, `</s>` appended, padded
+    with `</s>` to 64 tokens, `input_ids` only (SigLIP's text tower takes no attention mask)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: i for i, token in enumerate(["<pad>", "</s>", "<unk>"])}
+    for word in sorted({w.lower() for w in words}):
+        vocab.setdefault(word, len(vocab))
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.normalizer = normalizers.Lowercase()
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", vocab["</s>"])])
+    return PreTrainedTokenizerFast(tokenizer_object=core, eos_token="</s>", pad_token="</s>", unk_token="<unk>",
+                                   model_max_length=64, model_input_names=["input_ids"])
 
 
 def packaged_minilm() -> Path | None:

@@ -62,6 +62,19 @@ def load_pretrained(
         check_model_dir(Path(name), hint=hint or damaged)
     try:
         return loader(name, **kwargs)
+    except ImportError as exc:  # a tokenizer's own library (SigLIP's needs sentencepiece)
+        raise CurateError(f"Could not load the {what} '{name}' ({_first_line(exc)[:160]}); install the library it names.") from None
     except Exception as exc:  # noqa: BLE001 - whatever a loader raises on a model folder is the user's to fix
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CurateError(f"Could not load the {what} '{name}' ({first[:160]}); {advice}.") from None
+        raise CurateError(f"Could not load the {what} '{name}' ({_first_line(exc)[:160]}); {advice}.") from None
+
+
+def load_model(name: str, *, what: str, option: str, hint: str | None = None) -> Any:
+    """`AutoModel.from_pretrained(name)`: a backbone (ResNet, BERT) or a two-tower checkpoint (CLIP)."""
+    from transformers import AutoModel
+
+    return load_pretrained(AutoModel.from_pretrained, name, what=what, option=option, hint=hint)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -108,12 +108,19 @@ def _load_rgb(img: Image.Image, target: int) -> Image.Image:
         raise ImageDecodeError(kind, text) from None
 
 
+def resized_size(width: int, height: int, *, shortest: int) -> tuple[int, int]:
+    """The size after resizing the shortest edge to `shortest`, the long edge rounded down as
+    Hugging Face image processors do (CLIP, ConvNext), so crops match theirs pixel for pixel."""
+    if width <= height:
+        return shortest, int(shortest * height / width)
+    return int(shortest * width / height), shortest
+
+
 def decode_image(data: bytes, prep: ImagePreprocess) -> np.ndarray:
     """Bytes -> uint8 array (crop, crop, 3); raises `ImageDecodeError` with the reason."""
     img = _load_rgb(_open_checked(data, prep.max_pixels), prep.resize_shortest)
-    width, height = img.size
-    scale = prep.resize_shortest / min(width, height)
-    new_w, new_h = max(prep.crop, round(width * scale)), max(prep.crop, round(height * scale))
+    new_w, new_h = resized_size(*img.size, shortest=prep.resize_shortest)
+    new_w, new_h = max(prep.crop, new_w), max(prep.crop, new_h)
     if prep.square_resize:
         new_w = new_h = prep.crop  # ViT-style processors squash to a square
     img = img.resize((new_w, new_h), resample=prep.resample)

@@ -8,6 +8,9 @@ one a card names:
 * `contrastive` (default): both sides standardised and projected linearly into a shared
   `dim`-d space; trained with a symmetric InfoNCE loss over in-batch negatives with a learned
   temperature (CLIP's logit scale, clamped to at most 100).
+* `native` (nothing to train): vectors of a CLIP-family checkpoint's two towers already share
+  a space; the score is their cosine there, and for SigLIP also the model's own match
+  probability, `sigmoid(logit_scale * cosine + logit_bias)`.
 
 `project_image` / `project_text` give L2-normalised float32 vectors in the space where the
 score is a cosine; `similarity` is that cosine row by row. Standardisation statistics are
@@ -27,7 +30,16 @@ from torch import Tensor, nn
 
 from curate.errors import CurateError
 from curate.io.atomic import atomic_path, write_json_atomic
-from curate.schemas.projection import CARD_FILE, WEIGHTS_FILE, ProjectionCard
+from curate.schemas.projection import (
+    CARD_FILE,
+    MATCH_PROBABILITY,
+    NATIVE,
+    WEIGHTS_FILE,
+    ProjectionCard,
+    card_digest,
+    shared_joint_space,
+)
+from curate.schemas.tables import JointSpace
 
 ArrayLike = np.ndarray | Tensor
 INIT_LOGIT_SCALE = math.log(1 / 0.07)  # CLIP's initial temperature
@@ -93,9 +105,31 @@ class Projection(nn.Module):
     def after_step(self) -> None:
         """Hook run after each optimiser step (the contrastive scale clamp)."""
 
+    @classmethod
+    def from_card(cls, card: ProjectionCard, folder: Path) -> "Projection":
+        """The trained projection a card describes, checking the weights are the ones it names."""
+        weights = Path(folder) / WEIGHTS_FILE
+        if not weights.is_file() or file_sha256(weights) != card.fingerprint:
+            raise CurateError(f"{weights} is missing or does not match the fingerprint in {CARD_FILE}; retrain it.")
+        from safetensors.torch import load_file
+
+        model = build_projection(card.loss, image_dim=card.image_encoder.dim, text_dim=card.text_encoder.dim,
+                                 dim=card.out_dim, seed=card.seed)
+        model.load_state_dict(load_file(str(weights)), strict=True)
+        return model
+
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        return self.image_norm.mean.device  # a buffer: the native projection has no parameters
+
+    @property
+    def extra_score_names(self) -> tuple[str, ...]:
+        """Score columns beside `similarity` (float32), in the order `extra_scores` gives them."""
+        return ()
+
+    def extra_scores(self, similarity: np.ndarray) -> dict[str, np.ndarray]:
+        """Further per-pair figures derived from the similarities, by column name."""
+        return {}
 
     def project_image(self, x: ArrayLike) -> np.ndarray:
         """Image encoder vectors (N, image_dim) -> L2-normalised float32 (N, out_dim)."""
@@ -182,7 +216,58 @@ class ContrastiveProjection(Projection):
             self.logit_scale.clamp_(0.0, MAX_LOGIT_SCALE)
 
 
+class NativeProjection(Projection):
+    """The joint space the vectors' own two-tower checkpoint was trained into: nothing learned.
+
+    Both sides are only L2-normalised, so the similarity is the model's own cosine (the one
+    LAION's 0.28 cut and DataComp's CLIP score use). A sigmoid-trained model (SigLIP) also
+    gives its match probability.
+    """
+
+    loss_name = NATIVE
+
+    def __init__(self, space: JointSpace) -> None:
+        super().__init__(space.dim, space.dim)
+        self.space = space
+
+    @classmethod
+    def from_card(cls, card: ProjectionCard, folder: Path) -> "Projection":
+        """Rebuilt from the card alone (there are no weights), checking the card is unaltered."""
+        if card_digest(card) != card.fingerprint:
+            raise CurateError(f"{Path(folder) / CARD_FILE} does not match its own fingerprint; "
+                              "rerun `curate score --projection native` to rewrite it.")
+        return cls(shared_joint_space(card.image_encoder, card.text_encoder))
+
+    @property
+    def out_dim(self) -> int:
+        return self.space.dim
+
+    @property
+    def temperature(self) -> float:
+        return 1.0 / self.space.logit_scale
+
+    def embed_image(self, x: Tensor) -> Tensor:
+        return nn.functional.normalize(x, dim=-1)
+
+    def embed_text(self, x: Tensor) -> Tensor:
+        return nn.functional.normalize(x, dim=-1)
+
+    def loss(self, image: Tensor, text: Tensor) -> Tensor:
+        raise CurateError("The native projection is the model's own space; there is nothing to train.")
+
+    @property
+    def extra_score_names(self) -> tuple[str, ...]:
+        return (MATCH_PROBABILITY,) if self.space.logit_bias is not None else ()
+
+    def extra_scores(self, similarity: np.ndarray) -> dict[str, np.ndarray]:
+        if self.space.logit_bias is None:
+            return {}
+        logits = self.space.logit_scale * similarity.astype(np.float64) + self.space.logit_bias
+        return {MATCH_PROBABILITY: (0.5 * (1.0 + np.tanh(0.5 * logits))).astype(np.float32)}  # a sigmoid that never overflows
+
+
 PROJECTIONS: dict[str, type[Projection]] = {cls.loss_name: cls for cls in (ContrastiveProjection, CosineProjection)}
+KINDS: dict[str, type[Projection]] = {**PROJECTIONS, NATIVE: NativeProjection}  # what a card may name
 
 
 def build_projection(loss: str, *, image_dim: int, text_dim: int, dim: int, seed: int = 0) -> Projection:
@@ -230,15 +315,14 @@ def read_card(folder: Path) -> ProjectionCard:
 
 
 def load_projection(folder: Path, *, device: str | torch.device = "cpu") -> tuple[Projection, ProjectionCard]:
-    """Rebuild the projection a card describes, checking the weights are the ones it names."""
+    """Rebuild the projection a card describes (trained weights, or the native space)."""
     card = read_card(folder)
-    weights = Path(folder) / WEIGHTS_FILE
-    if not weights.is_file() or file_sha256(weights) != card.fingerprint:
-        raise CurateError(f"{weights} is missing or does not match the fingerprint in {CARD_FILE}; retrain it.")
-    from safetensors.torch import load_file
+    return projection_from_card(card, folder, device=device), card
 
-    model = build_projection(
-        card.loss, image_dim=card.image_encoder.dim, text_dim=card.text_encoder.dim, dim=card.out_dim, seed=card.seed
-    )
-    model.load_state_dict(load_file(str(weights)), strict=True)
-    return model.eval().to(device), card
+
+def projection_from_card(card: ProjectionCard, folder: Path, *, device: str | torch.device = "cpu") -> Projection:
+    """The projection of a card already read, refusing kinds this version does not know."""
+    if card.loss not in KINDS:
+        raise CurateError(f"{Path(folder) / CARD_FILE} names the unknown projection '{card.loss}'; "
+                          f"known: {', '.join(sorted(KINDS))}.")
+    return KINDS[card.loss].from_card(card, folder).eval().to(device)

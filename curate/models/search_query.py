@@ -20,12 +20,9 @@ from curate.schemas.projection import ProjectionCard
 
 
 def embed_text_query(text: str, card: ProjectionCard, *, device: str = "auto") -> np.ndarray:
-    """(1, text_dim) float32 features of `text`, pooled and truncated as the card's encoder was."""
+    """(1, text_dim) float32 features of `text`, pooled (or projected) and truncated as the card's encoder was."""
     info = card.text_encoder
-    encoder = TextEncoder(
-        info.model, device=resolve_device(device), pooling=info.settings.get("pooling", "mean"),
-        max_tokens=int(info.settings.get("max_tokens", 77)),
-    )
+    encoder = TextEncoder.from_info(info, device=resolve_device(device))  # a CLIP-family text tower for a native run
     _check_dim(encoder.dim, info.dim, info.model)
     return encoder.encode([text])
 

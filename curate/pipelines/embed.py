@@ -191,7 +191,8 @@ class EmbedWorker:
         self.startup = StageTimer()
         with self.startup.stage("load models"):
             self.encoders = load_encoders(config.encoders)
-        log.info("encoders on %s: %s + %s", self.encoders.device, config.encoders.image_model, config.encoders.text_model)
+        log.info("encoders on %s: %s + %s", self.encoders.device, config.encoders.image_checkpoint,
+                 config.encoders.text_checkpoint)
         self.pool = OrderedPool(config.workers).__enter__()
         self.mirror = ShardMirror(sidecars_of)
 

@@ -38,6 +38,7 @@ from curate.io.embeddings import (
 from curate.io.tables import ParquetTableWriter
 from curate.io.vectorfile import VectorFile
 from curate.models.projection import Projection, load_projection
+from curate.pipelines.native import projection_folder
 from curate.pipelines.train_data import common_encoders
 from curate.runtime.timing import StageTimer
 from curate.schemas.config.vectors import IndexConfig
@@ -148,6 +149,7 @@ def run_index(config: IndexConfig, *, quiet: bool = False) -> IndexResult:
     """Build (or keep, when up to date) `RUN_DIR/index/` for `config.run_dir`."""
     config.validate()
     files = embeddings_files(config.run_dir)
+    config = replace(config, projection=projection_folder(config.projection, run=config.run_dir, embeddings=files[0]))
     projection, proj_card = load_projection(config.projection)
     check_run_encoders(files, proj_card, config.projection)
     folder, fingerprint = RunLayout(config.run_dir).index_dir, embeddings_fingerprint(files)

@@ -1,8 +1,9 @@
 """`curate score`: embeddings + a projection -> `scores/<shard-id>.parquet`, resumable.
 
 Per shard, the embeddings file is streamed a batch at a time through the projection and the
-similarities are written beside the key, caption and meta columns through the atomic
-Parquet writer. A scores file made by the same projection (same weights fingerprint) and
+similarities (and any further scores the projection gives, such as SigLIP's match
+probability under `--projection native`) are written beside the key, caption and meta
+columns through the atomic Parquet writer. A scores file made by the same projection (same weights fingerprint) and
 holding as many rows as its embeddings is complete: a rerun skips it; one made by another
 projection is rescored. `--overwrite` rescores everything (it never re-embeds).
 Shards are scored by `ScoreWorker`s run by the executor `--executor` names (local or Ray).
@@ -28,8 +29,8 @@ from curate.io.mirror import ShardMirror
 from curate.io.stats_files import write_outcome
 from curate.io.tables import ParquetTableWriter, table_footer
 from curate.models.devices import resolve_device
-from curate.models.projection import Projection, load_projection
-from curate.pipelines.score_inputs import collect_embeddings
+from curate.models.projection import Projection, projection_from_card
+from curate.pipelines.score_inputs import collect_embeddings, scoring_projection
 from curate.runtime.executors import make_executor
 from curate.runtime.jobs import ShardJob
 from curate.schemas.arrow_schemas import scores_schema
@@ -73,12 +74,14 @@ def scores_info_for(embeddings: Path, config: ScoreConfig, card: ProjectionCard)
     )
 
 
-def batch_similarity(model: Projection, batch: pa.RecordBatch) -> tuple[pa.Array, int]:
-    """float32 similarities of one batch, with non-finite ones (overflowed vectors) floored."""
+def batch_similarity(model: Projection, batch: pa.RecordBatch) -> tuple[dict[str, pa.Array], int]:
+    """float32 similarities of one batch, with non-finite ones (overflowed vectors) floored, and
+    the projection's further scores of them (SigLIP's match probability)."""
     sims = model.similarity(vectors(batch.column("image_emb")), vectors(batch.column("text_emb")))
     bad = ~np.isfinite(sims)
     sims[bad] = NON_FINITE_SCORE
-    return pa.array(sims, type=pa.float32()), int(bad.sum())
+    columns = {"similarity": sims, **model.extra_scores(sims)}
+    return {name: pa.array(values, type=pa.float32()) for name, values in columns.items()}, int(bad.sum())
 
 
 def score_shard(embeddings: Path, *, model: Projection, card: ProjectionCard, config: ScoreConfig,
@@ -86,14 +89,17 @@ def score_shard(embeddings: Path, *, model: Projection, card: ProjectionCard, co
     """Stream one embeddings file into its scores file, published only when complete (stats file first)."""
     start = time.perf_counter()
     layout = RunLayout(config.out)
-    schema = scores_schema(scores_info_for(embeddings, config, card), pq.read_schema(embeddings))
-    kept = [name for name in schema.names if name != "similarity"]
+    scored = ("similarity", *model.extra_score_names)
+    schema = scores_schema(scores_info_for(embeddings, config, card), pq.read_schema(embeddings),
+                           extra=model.extra_score_names)
+    kept = [name for name in schema.names if name not in scored]
     writer = ParquetTableWriter(layout.scores(embeddings.stem), schema)
     outcome = ShardOutcome(STEP, embeddings.stem, counts={"non_finite": 0})
     try:
         for batch in iter_batches(embeddings, columns=kept + ["image_emb", "text_emb"]):
             columns = {name: batch.column(name) for name in kept}
-            columns["similarity"], bad = batch_similarity(model, batch)
+            scores, bad = batch_similarity(model, batch)
+            columns.update(scores)
             writer.write_rows(columns)
             outcome.rows += batch.num_rows
             outcome.counts["non_finite"] += bad
@@ -112,12 +118,12 @@ def score_shard(embeddings: Path, *, model: Projection, card: ProjectionCard, co
 
 
 class ScoreWorker:
-    """The worker entry point executors drive: loads the projection in its own process and
-    scores a local copy of an embeddings file that lives at a URL."""
+    """The worker entry point executors drive: builds the projection `card` names in its own
+    process and scores a local copy of an embeddings file that lives at a URL."""
 
-    def __init__(self, config: ScoreConfig) -> None:
-        self.config = config
-        self.model, self.card = load_projection(config.projection, device=resolve_device(config.device))
+    def __init__(self, config: ScoreConfig, card: ProjectionCard) -> None:
+        self.config, self.card = config, card
+        self.model = projection_from_card(card, config.projection, device=resolve_device(config.device))
         self.mirror = ShardMirror()
 
     def run(self, shard: TableFile, advance: Callable[[int], None], upcoming: TableFile | None = None) -> ShardOutcome:
@@ -135,7 +141,7 @@ def run_score(config: ScoreConfig, *, quiet: bool = False) -> ScoreSummary:
     config.validate()
     config = with_locations(config, "inputs", "out")
     check_backend(config.out)
-    _, card = load_projection(config.projection, device=resolve_device(config.device))  # refuse a bad one early
+    config, card = scoring_projection(config)
     files = collect_embeddings(config, card, quiet=quiet)
     layout = RunLayout(config.out)
     _remove_stale_tmp(layout)
@@ -148,7 +154,7 @@ def run_score(config: ScoreConfig, *, quiet: bool = False) -> ScoreSummary:
     seconds = 0.0
     if todo:
         items = [TableFile(shard_id=f.stem, path=f) for f in todo]
-        job = ShardJob(items, partial(ScoreWorker, config), label=STEP, unit="rows",
+        job = ShardJob(items, partial(ScoreWorker, config, card), label=STEP, unit="rows",
                        total=sum(io_map(row_count, todo, remote=remote)), quiet=quiet)
         outcome = make_executor(config.executor).run(job)
         _remove_stale_tmp(layout)  # what workers killed mid-shard left behind

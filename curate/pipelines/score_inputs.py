@@ -9,6 +9,7 @@ re-encoded, so re-scoring with another projection costs a read of the vectors, n
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from curate.errors import CurateError
@@ -18,11 +19,13 @@ from curate.io.embeddings import (
     embeddings_info,
     vector_dims,
 )
-from curate.io.location import Location, io_map, is_url
+from curate.io.location import Location, io_map, is_url, location
 from curate.io.tables import table_schema
+from curate.models.projection import load_projection
+from curate.pipelines.native import first_embeddings, write_native_projection
 from curate.schemas.config.flow import EncoderConfig, ScoreConfig
 from curate.schemas.layout import RunLayout
-from curate.schemas.projection import ProjectionCard
+from curate.schemas.projection import ProjectionCard, is_native
 from curate.schemas.tables import Table
 
 log = logging.getLogger("curate")
@@ -33,8 +36,20 @@ def is_run_dir(path: Location) -> bool:
     return path.is_dir() and (path / Table.EMBEDDINGS.value).is_dir()
 
 
+def scoring_projection(config: ScoreConfig) -> tuple[ScoreConfig, ProjectionCard]:
+    """The projection folder and card `config` scores with; `--projection native` becomes the
+    card of the inputs' own towers, written into the output run."""
+    if not is_native(config.projection):
+        return config, load_projection(config.projection)[1]  # refuses a bad folder before any work
+    runs = [p for p in config.inputs if is_run_dir(p)] + [location(config.out)]
+    folder, card = write_native_projection(config.out, first_embeddings(runs, command="curate score"))
+    return replace(config, projection=folder), card
+
+
 def encoder_config(card: ProjectionCard, *, device: str) -> EncoderConfig:
     """The encoders (and text settings) the projection was trained on, to embed new shards alike."""
+    if card.text_encoder.joint_space is not None:  # a CLIP-family tower tokenizes as it was trained
+        return EncoderConfig(image_model=card.image_encoder.model, text_model=card.text_encoder.model, device=device)
     text = card.text_encoder.settings
     if "pooling" not in text or "max_tokens" not in text:
         raise CurateError(f"The projection card names text settings {text} without pooling/max_tokens; re-embed and retrain.")

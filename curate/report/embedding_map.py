@@ -90,17 +90,17 @@ def project_images(raw: np.ndarray, projection_dir: str | None) -> tuple[np.ndar
 
 def _unloadable(projection_dir: str | None) -> str | None:
     """Why the projection cannot be loaded, checked without importing torch; None if it may load."""
-    from curate.schemas.projection import CARD_FILE, WEIGHTS_FILE, ProjectionCard
+    from curate.schemas.projection import CARD_FILE, NATIVE, WEIGHTS_FILE, ProjectionCard
 
     if not projection_dir:
         return "the scores name no projection directory"
     folder = Path(projection_dir)
-    if not (folder / WEIGHTS_FILE).is_file():
-        return f"no {WEIGHTS_FILE} in {folder}"
     try:
-        ProjectionCard.from_text((folder / CARD_FILE).read_text())
+        card = ProjectionCard.from_text((folder / CARD_FILE).read_text())
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"{folder / CARD_FILE} is not a readable projection card ({type(exc).__name__})"
+    if card.loss != NATIVE and not (folder / WEIGHTS_FILE).is_file():  # the native space has no weights
+        return f"no {WEIGHTS_FILE} in {folder}"
     return None
 
 

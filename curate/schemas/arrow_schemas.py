@@ -43,12 +43,14 @@ def embeddings_schema(info: EmbeddingsInfo, meta_schema: pa.Schema) -> pa.Schema
     return pa.schema(fields, metadata={METADATA_KEY: info.to_bytes()})
 
 
-def scores_schema(info: ScoresInfo, meta_schema: pa.Schema) -> pa.Schema:
-    """key, text, similarity (float32 cosine), then the meta columns, with `info` attached."""
+def scores_schema(info: ScoresInfo, meta_schema: pa.Schema, *, extra: tuple[str, ...] = ()) -> pa.Schema:
+    """key, text, similarity (float32 cosine), the projection's `extra` float32 scores (SigLIP's
+    match probability), then the meta columns, with `info` attached."""
     fields = [
         pa.field("key", pa.string(), nullable=False),
         pa.field("text", pa.string()),
         pa.field("similarity", pa.float32(), nullable=False),
     ]
-    fields += [f for f in meta_schema if f.name not in RESERVED_COLUMNS]
+    fields += [pa.field(name, pa.float32(), nullable=False) for name in extra]
+    fields += [f for f in meta_schema if f.name not in RESERVED_COLUMNS and f.name not in extra]
     return pa.schema(fields, metadata={METADATA_KEY: info.to_bytes()})

@@ -68,6 +68,11 @@ class RunLayout:
         return self.root / "index"
 
     @property
+    def native_dir(self) -> Any:
+        """`RUN_DIR/native/`: the card of `--projection native` (the encoders' own joint space)."""
+        return self.root / "native"
+
+    @property
     def dedup_dir(self) -> Any:
         """`RUN_DIR/dedup/`: dedup.parquet (key, group, kept) and summary.json."""
         return self.root / "dedup"

@@ -1,19 +1,27 @@
-"""The projection card: what a trained projection was made from and how well it aligns.
+"""The projection card: what a projection was made from and how well it aligns.
 
 `card.json` sits beside the safetensors weights. `score` reads it to refuse embeddings from
 other encoders, `filter` and `index` copy its `fingerprint` into their outputs so every
 score can be traced to the exact weights that produced it.
+
+The `native` projection is no training at all: the cosine in the joint space of the
+CLIP-family checkpoint whose towers made the vectors. Its card names the encoders and their
+joint space, has no weights file, and its fingerprint is the hash of the card itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from curate.schemas.tables import SCHEMA_VERSION, EncoderInfo
+from curate.errors import CurateError
+from curate.schemas.tables import SCHEMA_VERSION, EncoderInfo, JointSpace
 
-PROJECTION_LOSSES = ("contrastive", "cosine")
+PROJECTION_LOSSES = ("contrastive", "cosine")  # what `curate train` learns
+NATIVE = "native"  # `--projection native`: the encoders' own joint space, nothing learned
+MATCH_PROBABILITY = "match_probability"  # SigLIP's sigmoid(logit_scale * cosine + logit_bias), a scores column
 CARD_FILE = "card.json"
 WEIGHTS_FILE = "projection.safetensors"
 
@@ -55,12 +63,12 @@ class ProjectionCard:
     image_encoder: EncoderInfo
     text_encoder: EncoderInfo
     out_dim: int
-    temperature: float | None  # 1 / logit scale for contrastive; None for cosine
+    temperature: float | None  # 1 / logit scale for contrastive and native; None for cosine
     hyper: dict[str, Any]
     seed: int
-    data: TrainingData
-    metrics: ValidationMetrics
-    fingerprint: str  # sha256 of the weights file
+    data: TrainingData | None  # None for native: nothing was trained
+    metrics: ValidationMetrics | None
+    fingerprint: str  # sha256 of the weights file (native: of the card's other fields)
     versions: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
@@ -73,10 +81,49 @@ class ProjectionCard:
         data = dict(data)
         data["image_encoder"] = EncoderInfo(**data["image_encoder"])
         data["text_encoder"] = EncoderInfo(**data["text_encoder"])
-        data["data"] = TrainingData(**data["data"])
-        data["metrics"] = ValidationMetrics(**data["metrics"])
+        data["data"] = TrainingData(**data["data"]) if data["data"] is not None else None
+        data["metrics"] = ValidationMetrics(**data["metrics"]) if data["metrics"] is not None else None
         return cls(**data)
 
     @classmethod
     def from_text(cls, text: str) -> "ProjectionCard":
         return cls.from_json(json.loads(text))
+
+
+def is_native(projection: object) -> bool:
+    """Whether a `--projection` value asks for the native space rather than naming a folder."""
+    return str(projection) == NATIVE
+
+
+def card_digest(card: ProjectionCard) -> str:
+    """sha256 of every field but the fingerprint: the identity of a card that has no weights."""
+    body = {k: v for k, v in card.to_json().items() if k != "fingerprint"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def shared_joint_space(image: EncoderInfo, text: EncoderInfo) -> JointSpace:
+    """The one joint space both towers project into, or one line on why they share none."""
+    spaces = image.joint_space, text.joint_space
+    if None in spaces:
+        raise CurateError(
+            f"--projection native scores in a CLIP-family model's own joint space, but these vectors come from "
+            f"{image.model} + {text.model}, which share none; embed with --model (e.g. openai/clip-vit-base-patch32) "
+            "or train a projection with `curate train` and pass its folder."
+        )
+    if image.model != text.model or spaces[0] != spaces[1]:
+        raise CurateError(
+            f"--projection native needs both towers from one checkpoint, but the image vectors come from {image.model} "
+            f"and the text vectors from {text.model}; embed with --model, or train a projection on these vectors."
+        )
+    return spaces[0]  # type: ignore[return-value]
+
+
+def native_card(image: EncoderInfo, text: EncoderInfo) -> ProjectionCard:
+    """The card of the native projection over vectors of these two towers (refused without a shared space)."""
+    space = shared_joint_space(image, text)
+    card = ProjectionCard(
+        loss=NATIVE, image_encoder=image, text_encoder=text, out_dim=space.dim, temperature=1.0 / space.logit_scale,
+        hyper={"logit_scale": space.logit_scale, "logit_bias": space.logit_bias}, seed=0, data=None, metrics=None,
+        fingerprint="",
+    )
+    return replace(card, fingerprint=card_digest(card))

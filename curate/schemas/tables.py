@@ -34,6 +34,17 @@ class Table(str, Enum):
         return self.value
 
 @dataclass(frozen=True)
+class JointSpace:
+    """The shared space of a two-tower checkpoint (CLIP, SigLIP, ...), where its own towers'
+    projected vectors are compared: enough to score pairs there without loading the model."""
+
+    model_type: str  # the checkpoint's `config.model_type`: clip, siglip, ...
+    dim: int
+    logit_scale: float  # exp of the learned log scale: logits = logit_scale * cosine (+ logit_bias)
+    logit_bias: float | None = None  # SigLIP's; None for softmax-trained models (CLIP)
+
+
+@dataclass(frozen=True)
 class EncoderInfo:
     """What produced a vector column: enough to refuse mixing vectors of different encoders."""
 
@@ -41,6 +52,12 @@ class EncoderInfo:
     dim: int
     kind: str  # "image" or "text"
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def joint_space(self) -> JointSpace | None:
+        """The joint space of a CLIP-family tower; None for an encoder of its own (ResNet, BERT)."""
+        raw = self.settings.get("joint_space")
+        return JointSpace(**raw) if raw else None
 
     def signature(self) -> str:
         """The identity that must match between embeddings and a projection card."""
@@ -50,11 +67,12 @@ class EncoderInfo:
         """'' when these vectors are what `want` asks for, else what differs, in words.
 
         `want` may be partial (what a command line names before any model is loaded): a
-        `dim` of 0 accepts any size, and only the settings `want` holds are compared.
+        `dim` of 0 accepts any size, and only the settings both sides name are compared (a
+        CLIP-family text tower records no pooling: `--text-pooling` does not apply to it).
         """
         if self.model != want.model or (want.dim and self.dim != want.dim):
             return f"{self.model} ({self.dim}-d), but {want.model} ({want.dim or 'any'}-d) was asked for"
-        named = set(want.settings) if not want.dim else set(want.settings) | set(self.settings)
+        named = set(want.settings) & set(self.settings) if not want.dim else set(want.settings) | set(self.settings)
         keys = sorted(k for k in named if self.settings.get(k) != want.settings.get(k))
         if not keys:
             return ""

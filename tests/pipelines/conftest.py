@@ -13,6 +13,7 @@ from tests.pipelines.index_runs import (  # noqa: F401  (index, search, dedup)
     scene_index,
     synthetic_run,
 )
+from tests.pipelines.joint_runs import clip_run, png_shards, siglip_run  # noqa: F401  (CLIP/SigLIP, native)
 from tests.pipelines.scene_runs import projections, scene_run, scored_scene_run  # noqa: F401  (train/score/stats)
 from tests.pipelines.scored_runs import scored_run  # noqa: F401  (a scored run for report and sql tests)
 from tests.tiny_models import tiny_image_model, tiny_text_model

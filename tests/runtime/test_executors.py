@@ -109,7 +109,9 @@ def test_score_embeds_missing_shards_with_its_executor(sample_shards, tmp_path, 
 
     seen = []
     monkeypatch.setattr("curate.pipelines.embed.run_embed", lambda config, quiet: seen.append(config))
-    text = SimpleNamespace(model="t", settings={"pooling": "mean", "max_tokens": 77})
+    from curate.schemas.tables import EncoderInfo
+
+    text = EncoderInfo(model="t", dim=0, kind="text", settings={"pooling": "mean", "max_tokens": 77})
     card = SimpleNamespace(image_encoder=SimpleNamespace(model="i"), text_encoder=text)
     ray = ExecutorConfig(name="ray", num_gpus_per_worker=1, concurrency=4)
     shard_embeddings(sample_shards[:2], ScoreConfig(inputs=tuple(sample_shards[:2]), out=tmp_path, executor=ray),

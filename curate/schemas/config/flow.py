@@ -42,7 +42,9 @@ def run_dir_argument(help: str, what: str) -> Any:
 
 
 def projection_option(what: str) -> Any:
-    return option(Path("models/proj"), "Projection directory made by `curate train`.", flags=("--projection", "-p"),
+    """`--projection`: a folder made by `curate train`, or `native` (the encoders' own joint space)."""
+    return option(Path("models/proj"), "Projection directory made by `curate train`, or `native`: the cosine in the "
+                  "encoders' own joint space (CLIP, SigLIP), nothing trained.", flags=("--projection", "-p"),
                   required=True, check=local_only(what))
 
 
@@ -66,19 +68,38 @@ def format_option() -> object:
 class EncoderConfig:
     """Which encoders embed a run, and how; shared by `embed` and the embedding `score` does."""
 
-    image_model: str = option(DEFAULT_IMAGE_MODEL, "Image encoder: hub id or local directory.")
-    text_model: str = option(DEFAULT_TEXT_MODEL, "Text encoder: hub id or local directory.")
-    text_pooling: str = option("mean", "Text pooling: mean or cls.")
-    max_text_tokens: int = option(77, "Captions are truncated to this many tokens.", check=at_least(1))
+    model: str | None = option(
+        None, "Both towers from one CLIP-family checkpoint (CLIP, SigLIP, ...): hub id or local directory.",
+        flags=("--model",), check=not_blank)
+    image_model: str = option(DEFAULT_IMAGE_MODEL, "Image encoder: hub id or local directory (a CLIP-family "
+                              "checkpoint gives its image tower).")
+    text_model: str = option(DEFAULT_TEXT_MODEL, "Text encoder: hub id or local directory (a CLIP-family "
+                             "checkpoint gives its text tower).")
+    text_pooling: str = option("mean", "Text pooling of a BERT-family encoder: mean or cls.", check=one_of(TEXT_POOLINGS))
+    max_text_tokens: int = option(77, "Captions are truncated to this many tokens (CLIP-family towers use their own "
+                                  "context).", check=at_least(1))
     device: str = device_option()
+
+    @property
+    def image_checkpoint(self) -> str:
+        """What embeds the images: `--model` when given, else `--image-model`."""
+        return self.model or self.image_model
+
+    @property
+    def text_checkpoint(self) -> str:
+        """What embeds the captions: `--model` when given, else `--text-model`."""
+        return self.model or self.text_model
 
     def validate(self) -> None:
         check_fields(self)
+        if self.model and (self.image_model, self.text_model) != (DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL):
+            raise CurateError("--model sets both towers; give either --model or --image-model/--text-model.")
 
     def expected(self) -> tuple[EncoderInfo, EncoderInfo]:
-        """What vectors these options make, as far as known before loading: models and text settings."""
-        return (EncoderInfo(model=self.image_model, dim=0, kind="image"),
-                EncoderInfo(model=self.text_model, dim=0, kind="text",
+        """What vectors these options make, as far as known before loading: models and text settings
+        (a CLIP-family text tower records none of these settings, so none is compared)."""
+        return (EncoderInfo(model=self.image_checkpoint, dim=0, kind="image"),
+                EncoderInfo(model=self.text_checkpoint, dim=0, kind="text",
                             settings={"pooling": self.text_pooling, "max_tokens": self.max_text_tokens}))
 
 
@@ -127,6 +148,7 @@ class EmbedConfig:
     def validate(self) -> None:
         """Refuse values no run could use, with the option's name in the message."""
         check_fields(self)
+        self.encoders.validate()
         self.executor.validate()
 
 
