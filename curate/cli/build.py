@@ -71,14 +71,14 @@ def reports_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from rich.markup import escape
+        from rich.text import Text
 
         from curate.console import stderr
 
         try:
             return fn(*args, **kwargs)
-        except CurateError as exc:  # escaped: messages quote paths and hints with [brackets]
-            stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        except CurateError as exc:  # plain text: messages quote paths, captions and hints with [brackets]
+            stderr.print(Text.assemble(("error:", "bold red"), " ", str(exc)), highlight=False, soft_wrap=True)
             raise click.exceptions.Exit(2) from None
         except KeyboardInterrupt:
             stderr.print("interrupted; rerun the same command to resume where it stopped")

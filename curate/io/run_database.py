@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
 VECTOR_COLUMNS = ("image_emb", "text_emb")
+# What `curate sql` runs: statements that only read (DESCRIBE, SHOW, SUMMARIZE and WITH parse as SELECT).
+READING_STATEMENTS = ("SELECT", "EXPLAIN")
 WHAT_MAKES = {Table.EMBEDDINGS: "curate embed", Table.ERRORS: "curate embed", Table.SCORES: "curate score"}
 
 
@@ -131,6 +133,26 @@ class RunDatabase:
         return (
             f"{self.layout.root} has no {table}/ files (made by `{WHAT_MAKES[table]}`); "
             f"views in this run: {', '.join(self.views)}."
+        )
+
+
+def check_reading_query(query: str) -> None:
+    """Refuse anything but one statement that reads: `curate sql` never writes, attaches or
+    configures (its --output is the only file it writes). The locked connection refuses these
+    too; this says so in words before DuckDB sees the query."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise CurateError(one_line(str(exc))) from None
+    if len(statements) != 1:
+        raise CurateError(f"Give one query; this text holds {len(statements)} statements.")
+    kind = statements[0].type.name
+    if kind not in READING_STATEMENTS:
+        raise CurateError(
+            f"curate sql only reads the run: a {kind} statement is refused. To keep an answer, pass "
+            "--format csv|json|parquet --output FILE."
         )
 
 

@@ -41,6 +41,13 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> RunLayout:
     return score_shards(hostile_shards(root / "shards"), root / "run")
 
 
+@pytest.fixture(scope="session")
+def scored_elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another scored run: what a query over `hostile_run` must not reach."""
+    root = tmp_path_factory.mktemp("elsewhere")
+    return score_shards(hostile_shards(root / "shards"), root / "run").root
+
+
 def invoke(*args: str) -> Result:
     """`curate ARGS` in-process."""
     return CliRunner().invoke(app, [str(a) for a in args])
