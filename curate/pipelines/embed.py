@@ -27,6 +27,7 @@ from curate.io.formats.detect import find_shards
 from curate.io.formats.registry import READERS, sidecars_of
 from curate.io.location import check_backend, io_map, is_url, with_locations
 from curate.io.mirror import ShardMirror
+from curate.io.run_lock import hold
 from curate.io.stats_files import write_outcome
 from curate.io.tables import ParquetTableWriter, table_schema
 from curate.models.encoders import Encoders, load_encoders
@@ -228,9 +229,14 @@ def run_embed(config: EmbedConfig, *, quiet: bool = False) -> StepOutcome:
     config.validate()
     config = with_locations(config, "inputs", "out")
     check_backend(config.out)
-    layout = RunLayout(config.out)
     shards = find_shards(list(config.inputs), format=config.format)
-    _remove_stale_tmp(layout)
+    with hold(config.out, STEP) as since:  # one writer per run: a second one would sweep our temp files
+        return _embed(config, shards, settled_before=since, quiet=quiet)
+
+
+def _embed(config: EmbedConfig, shards: list[Shard], *, settled_before: float, quiet: bool) -> StepOutcome:
+    layout = RunLayout(config.out)
+    _remove_stale_tmp(layout, settled_before=settled_before)
     existing = {p.name for p in layout.shard_files(Table.EMBEDDINGS)}
     done = io_map(partial(finished, layout, config=config, existing=existing), shards, remote=is_url(layout.root))
     todo = [s for s, finished_ in zip(shards, done) if not finished_]
@@ -241,13 +247,13 @@ def run_embed(config: EmbedConfig, *, quiet: bool = False) -> StepOutcome:
         return StepOutcome(STEP, skipped, 0.0)
     job = ShardJob(todo, partial(EmbedWorker, config), label=STEP, total=_estimate_total(todo, config), quiet=quiet)
     outcome = make_executor(config.executor).run(job)
-    _remove_stale_tmp(layout)  # what workers killed mid-shard (and then retried) left behind
+    _remove_stale_tmp(layout, settled_before=time.time())  # what workers killed mid-shard (and retried) left behind
     return StepOutcome(STEP, skipped + outcome.results, outcome.seconds)
 
 
-def _remove_stale_tmp(layout: RunLayout) -> None:
+def _remove_stale_tmp(layout: RunLayout, *, settled_before: float) -> None:
     for folder in (layout.table_dir(Table.EMBEDDINGS), layout.table_dir(Table.ERRORS), layout.stats_dir(STEP)):
-        remove_stale_tmp(folder)
+        remove_stale_tmp(folder, settled_before=settled_before)
 
 
 def _estimate_total(shards: list[Shard], config: EmbedConfig) -> int | None:

@@ -26,6 +26,7 @@ from curate.io.formats.registry import READERS, WRITERS, sidecars_of
 from curate.io.location import location
 from curate.io.mirror import ShardMirror
 from curate.io.run_database import merge_fields
+from curate.io.run_lock import hold
 from curate.io.safety import SHARD_ERRORS
 from curate.schemas.config.flow import FilterConfig
 from curate.schemas.layout import RunLayout
@@ -110,15 +111,16 @@ def run_filter(config: FilterConfig, *, quiet: bool = False) -> FilterSummary:
         shards = [ScoredShard(path, info, outcomes[str(path)]) for path, info in infos.items()]
         check_out_dir(config, shards)
         check_sources(shards)
-        done = prepare_subset_dir(config.out, plan_fingerprint(_plan(config, shards)), overwrite=config.overwrite)
-        meta, as_text = meta_schema_of(s.reader() for s in shards if s.kept)
-        roller = ShardRoller(
-            config.out, writer_cls=writer_cls, shard_size=config.shard_size,
-            meta_schema=meta, as_text=as_text, done=done,
-        )
-        read = _copy_with_progress(shards, db=db, selection=selection, roller=roller, quiet=quiet)
-    manifest = make_manifest(config, shards, selection, roller)
-    finish_subset_dir(config.out, manifest.to_json())
+        with hold(config.out, "filter"):  # one writer per subset folder
+            done = prepare_subset_dir(config.out, plan_fingerprint(_plan(config, shards)), overwrite=config.overwrite)
+            meta, as_text = meta_schema_of(s.reader() for s in shards if s.kept)
+            roller = ShardRoller(
+                config.out, writer_cls=writer_cls, shard_size=config.shard_size,
+                meta_schema=meta, as_text=as_text, done=done,
+            )
+            read = _copy_with_progress(shards, db=db, selection=selection, roller=roller, quiet=quiet)
+            manifest = make_manifest(config, shards, selection, roller)
+            finish_subset_dir(config.out, manifest.to_json())
     summary = FilterSummary(manifest, time.perf_counter() - start, read, len(done))
     if not manifest.counts.kept:
         log.warning("no pair passed the criteria: %s holds only its manifest", config.out)
