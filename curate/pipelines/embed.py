@@ -46,6 +46,7 @@ from curate.versions import library_versions
 
 log = logging.getLogger("curate")
 STEP = "embed"
+LOOKAHEAD_BATCHES = 4  # batches' worth of image bytes queued for decoding at most
 
 
 def check_sample(sample: Sample) -> SampleError | None:
@@ -70,6 +71,11 @@ def guarded(records: Iterable[Record], shard_id: str) -> Iterator[Record]:
 def images_of(batch: list[Sample]) -> list[bytes]:
     """What a decode worker receives: only the bytes, not the whole samples."""
     return [s.image for s in batch]  # type: ignore[misc]
+
+
+def batch_bytes(batch: list[Sample]) -> int:
+    """The image bytes a batch holds (what the pool's look-ahead budget counts)."""
+    return sum(len(s.image) for s in batch)  # type: ignore[arg-type]
 
 
 class ShardEmbedder:
@@ -122,21 +128,27 @@ class ShardEmbedder:
         if self.config.limit is not None:
             records = islice(records, self.config.limit)
         batch: list[Sample] = []
+        budget, held = self.config.batch_bytes, 0
         for record in records:
             problem = record if isinstance(record, SampleError) else check_sample(record)
             if problem is not None:
                 errors.add(problem)
                 self.advance(1)
                 continue
+            size = len(record.image)  # type: ignore[union-attr,arg-type]
+            if batch and held + size > budget:  # huge images: the byte budget closes the batch first
+                yield batch
+                batch, held = [], 0
             batch.append(record)  # type: ignore[arg-type]
+            held += size
             if len(batch) == self.config.batch_size:
                 yield batch
-                batch = []
+                batch, held = [], 0
         if batch:
             yield batch
 
     def _embed_all(self, emb: ParquetTableWriter, errors: ErrorTable) -> int:
-        stream = self.pool.map(decode_batch, self._batches(errors), args=(self.prep,), payload=images_of)
+        stream = self.pool.map(decode_batch, self._batches(errors), args=(self.prep,), payload=images_of, size=batch_bytes)
         pairs = 0
         while True:
             with self.timer.stage("read+decode wait"):
@@ -193,7 +205,8 @@ class EmbedWorker:
         with self.startup.stage("load models"):
             self.encoders = load_encoders(config.encoders)
         log.info("encoders on %s: %s + %s", self.encoders.device, config.encoders.image_model, config.encoders.text_model)
-        self.pool = OrderedPool(config.workers).__enter__()
+        # Look-ahead: as many batches as keep the workers busy, and at most a few batches' bytes.
+        self.pool = OrderedPool(config.workers, max_in_flight_bytes=LOOKAHEAD_BATCHES * config.batch_bytes).__enter__()
         self.mirror = ShardMirror(sidecars_of)
 
     def run(self, shard: Shard, advance: Callable[[int], None] = ignore_progress,

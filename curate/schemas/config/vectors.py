@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.schemas.config.checks import at_least, local_only, one_of, within
+from curate.schemas.config.checks import at_least, local_only, one_of, size_at_least, within
 from curate.schemas.config.flow import device_option
 from curate.schemas.config.options import argument, check_fields, option
 
-INDEX_KIND_NAMES = ("flat", "ivf-flat", "ivf-pq", "hnsw")  # `curate.index.kinds.INDEX_KINDS` holds exactly these
+INDEX_KIND_NAMES = ("flat", "ivf-flat", "ivf-pq", "hnsw")
+# FAISS allocates k results per query up front: absurd values fail here, in one line, not in malloc.
+MAX_K = 10_000
+MAX_NEIGHBOURS = 1024  # dedup holds rows x neighbours ids and distances; GPU FAISS stops at 2048  # `curate.index.kinds.INDEX_KINDS` holds exactly these
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,7 @@ class IndexConfig:
                              check=local_only("index path"))
     projection: Path = option(Path("models/proj"), "Projection directory made by `curate train`.",
                               flags=("--projection", "-p"), required=True, check=local_only("index path"))
-    max_index_memory: str = option("2GB", "Memory budget per index, e.g. 512MB, 2GB, 16GiB.")
+    max_index_memory: str = option("2GB", "Memory budget per index, e.g. 512MB, 2GB, 16GiB.", check=size_at_least(1))
     index_type: str = option("auto", "auto, flat, ivf-flat, ivf-pq or hnsw.", check=one_of(("auto", *INDEX_KIND_NAMES)))
     target_recall: float = option(0.95, "recall@10 the search settings are tuned to reach.",
                                   check=within(0, 1, low_open=True))
@@ -38,8 +41,6 @@ class IndexConfig:
 
     def validate(self) -> None:
         check_fields(self)
-        if self.memory_budget <= 0:
-            raise CurateError(f"--max-index-memory must be positive (got {self.max_index_memory}).")
         if not self.run_dir.is_dir():
             raise CurateError(f"Run directory {self.run_dir} does not exist.")
 
@@ -52,7 +53,7 @@ class SearchConfig:
                              check=local_only("search path"))
     text: str | None = option(None, "Find the pairs whose images show this.", flags=("--text",))
     image: Path | None = option(None, "Find the pairs whose images look like this file.", flags=("--image",))
-    k: int = option(20, "How many pairs to return.", flags=("-k",), check=at_least(1))
+    k: int = option(20, "How many pairs to return.", flags=("-k",), check=within(1, MAX_K))
     target: str = option("image", "Index searched: image (default) or text (captions).", check=one_of(("image", "text")))
     json: bool = option(False, "Print JSON on stdout instead of a table.", flags=("--json",))
     device: str = device_option("auto, cpu or cuda (encoders and FAISS).")
@@ -73,7 +74,7 @@ class DedupConfig:
                              check=local_only("dedup path"))
     threshold: float = option(0.95, "Cosine of projected image vectors at or above which two images are one.",
                               check=within(0, 1, low_open=True, note=", a cosine similarity"))
-    neighbours: int = option(16, "Nearest images each image is compared with.", check=at_least(2))
+    neighbours: int = option(16, "Nearest images each image is compared with.", check=within(2, MAX_NEIGHBOURS))
     device: str = device_option("auto, cpu or cuda (FAISS).")
     overwrite: bool = option(False, "Redo an existing dedup table.")
 
