@@ -158,6 +158,7 @@ class ShardEmbedder:
             batch, decoded = item
             pairs += self._embed_batch(batch, decoded, emb, errors)
             self.advance(len(batch))
+            del item, batch, decoded  # dropped before the next batch is read, not after
 
     def _embed_batch(self, batch: list[Sample], decoded: DecodedBatch, emb: ParquetTableWriter, errors: ErrorTable) -> int:
         for index, kind, message in decoded.failed:

@@ -131,9 +131,11 @@ def run_filter(config: FilterConfig, *, quiet: bool = False) -> FilterSummary:
 
 def open_scores(config: FilterConfig, files: list[Path]) -> ScoresDatabase:
     """The scores files as DuckDB views, with the --where parsed and the dedup table if asked for."""
-    from curate.index.store import dedup_table
+    if not config.dedup:
+        return ScoresDatabase(files, where=config.where)
+    from curate.index.store import dedup_table  # imports torch: only when asked for
 
-    return ScoresDatabase(files, where=config.where, dedup=dedup_table(config.run_dir) if config.dedup else None)
+    return ScoresDatabase(files, where=config.where, dedup=dedup_table(config.run_dir))
 
 
 def read_scores_infos(layout: RunLayout) -> dict[Path, ScoresInfo]:

@@ -55,7 +55,9 @@ class OrderedPool:
         """
         if self._pool is None:
             for item in items:
-                yield item, fn(payload(item), *args)
+                result = fn(payload(item), *args)
+                yield item, result
+                del item, result  # not held while the next item is read: one batch in memory, not two
             return
         pending: deque = deque()
         in_flight = 0

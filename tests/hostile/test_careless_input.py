@@ -3,11 +3,13 @@ refuses writes gets one line too, with finished shards intact and a rerun resumi
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pyarrow.parquet as pq
 import pytest
@@ -125,16 +127,24 @@ def test_a_simulated_full_disk_is_one_line_and_a_rerun_resumes(tmp_path, tiny_mo
     assert_resumes(result, shards, tmp_path / "run", tiny_models, shard_count=3)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 256 KiB tmpfs (root on Linux); skipped where mounting is not allowed."""
-    mount = tmp_path / "disk"
+@contextlib.contextmanager
+def tmpfs(mount: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted at `mount` for the block (root on Linux); the test is skipped where not allowed."""
     mount.mkdir()
     if shutil.which("mount") is None or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True).returncode:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip(f"cannot mount a tmpfs ({options}) here: needs root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 KiB disk."""
+    with tmpfs(tmp_path / "disk", "size=256k") as mount:
+        yield mount
 
 
 def test_a_real_full_disk_is_one_line_and_a_rerun_resumes(small_disk, tmp_path, tiny_models):
@@ -165,13 +175,8 @@ def test_a_read_only_out_is_one_line_before_work(tmp_path, tiny_models, monkeypa
 
 @pytest.fixture
 def read_only_disk(tmp_path):
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    if shutil.which("mount") is None or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)], capture_output=True).returncode:
-        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    with tmpfs(tmp_path / "ro", "ro,size=64k") as mount:
+        yield mount
 
 
 @pytest.mark.parametrize("command", ["embed", "filter", "report", "sql"])
