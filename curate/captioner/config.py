@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.schemas.config.checks import at_least, positive, within
+from curate.schemas.config.checks import at_least, each, existing, positive, within
 from curate.schemas.config.flow import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_TEXT_MODEL,
@@ -18,6 +18,7 @@ from curate.schemas.config.flow import (
 from curate.schemas.config.options import argument, check_fields, nested, option
 
 DEFAULT_DECODER = "gpt2"
+PREFIX_LENGTH = 4  # chosen by held-out attribute accuracy (shape 0.82 against 0.50 with 1), docs/captioner.md
 TABLE_SUFFIXES = (".csv", ".parquet")
 MODEL_HELP = "A captioner folder (`caption train --out`) or one of its checkpoints."
 
@@ -25,13 +26,6 @@ MODEL_HELP = "A captioner folder (`caption train --out`) or one of its checkpoin
 def check_table_suffix(option_name: str, value: Path | None) -> None:
     if value is not None and Path(value).suffix.lower() not in TABLE_SUFFIXES:
         raise CurateError(f"{option_name} must end in .csv or .parquet (got {Path(value).name}).")
-
-
-def check_exists(what: str) -> object:
-    def check(option_name: str, value: Path) -> None:
-        if not Path(value).exists():
-            raise CurateError(f"{what} {value} does not exist.")
-    return check
 
 
 @dataclass(frozen=True)
@@ -56,7 +50,7 @@ class CaptionTrainConfig:
     """Train the captioner on a subset; keeps the best checkpoint by validation loss."""
 
     subset: Path = argument(Path("subsets/s1"), "A subset folder or shards (any format `curate filter` writes).",
-                            check=check_exists("Subset"))
+                            check=existing("Subset"))
     out: Path = option(Path("models/captioner"), "Folder for best/ and last/ checkpoints, history.csv, loss.png.",
                        flags=("--out", "-o"), required=True)
     decoder: str = option(DEFAULT_DECODER, "GPT-2-family decoder: hub id or local directory.")
@@ -70,6 +64,8 @@ class CaptionTrainConfig:
     val_fraction: float = option(0.1, "Share of pairs (by key hash) held out for validation.",
                                  check=within(0, 1, low_open=True, high_open=True))
     max_tokens: int = option(77, "Prompt tokens kept for training.", check=at_least(2))
+    prefix_length: int = option(PREFIX_LENGTH, "Prefix vectors per image (1: the published design, two linear layers; "
+                                "more: a ClipCap-style MLP mapper).", check=at_least(1))
     prefix_hidden: int = 512
     seed: int = option(0, "Seed for initialisation and shuffling.")
     device: str = device_option()
@@ -92,7 +88,7 @@ class CaptionGenerateConfig:
     """Write a prompt for every image: key, prompt, reference (from subsets), error."""
 
     model: Path = argument(Path("models/captioner"), MODEL_HELP)
-    inputs: tuple[Path, ...] = argument((), "Image files, or subset folders and shards.")
+    inputs: tuple[Path, ...] = argument((), "Image files, or subset folders and shards.", check=each(existing("Input")))
     out: Path | None = option(None, "Write .csv or .parquet here (default: CSV on stdout).", flags=("--out", "-o"),
                               check=check_table_suffix)
     decoding: DecodeConfig = nested(DecodeConfig)
@@ -114,7 +110,7 @@ class CaptionEvalConfig:
 
     model: Path = argument(Path("models/captioner"), MODEL_HELP)
     subset: Path = argument(Path("subsets/heldout"), "Held-out pairs: a subset folder or shards.",
-                            check=check_exists("Subset"))
+                            check=existing("Subset"))
     decoding: DecodeConfig = nested(DecodeConfig)
     text_model: str = option(DEFAULT_TEXT_MODEL, "Text encoder for the prompt-embedding cosine.")
     text_pooling: str = "mean"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -41,10 +42,17 @@ class CaptionPairs:
     texts: list[str]
     features: np.ndarray | None = None
     images: list[bytes] = field(default_factory=list)
-    skipped: int = 0  # samples without an image, a prompt, or a decodable picture
+    skipped: int = 0  # samples without an image, a prompt, a decodable picture or a stored vector
+    reasons: Counter[str] = field(default_factory=Counter)  # why samples were left out, counted
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def left_out(self, reasons: Counter[str]) -> "CaptionPairs":
+        """These pairs with the reader's own skips (no image, no prompt) added to the counts."""
+        self.reasons.update(reasons)
+        self.skipped = sum(self.reasons.values())
+        return self
 
     def subset(self, rows: np.ndarray) -> "CaptionPairs":
         """The pairs at `rows` (indices), as a new object."""
@@ -55,13 +63,23 @@ class CaptionPairs:
         )
 
 
-def iter_samples(inputs: list[Path], *, format: str | None = None, need_text: bool = True) -> Iterator[Sample]:
-    """Usable samples (an image, and unless `need_text` is off a non-blank prompt) of every shard, in order."""
+def iter_samples(
+    inputs: list[Path], *, format: str | None = None, need_text: bool = True, skipped: Counter[str] | None = None
+) -> Iterator[Sample]:
+    """Usable samples (an image, and unless `need_text` is off a non-blank prompt) of every shard, in order.
+
+    The others are counted in `skipped` by reason (`unreadable_record`, `no_image`, `no_prompt`).
+    """
+    counts = skipped if skipped is not None else Counter()
     for shard in find_shards(inputs, format=format):
         for record in reader_for(shard):
-            if not isinstance(record, Sample) or record.image is None:
-                continue
-            if not need_text or (record.text and record.text.strip()):
+            if not isinstance(record, Sample):
+                counts["unreadable_record"] += 1
+            elif record.image is None:
+                counts["no_image"] += 1
+            elif need_text and not (record.text and record.text.strip()):
+                counts["no_prompt"] += 1
+            else:
                 yield record
 
 
@@ -84,18 +102,21 @@ def encode_samples(
     texts: list[str] = []
     parts: list[np.ndarray] = []
     skipped = 0
+    reasons: Counter[str] = Counter()
     stream = _limited(samples, limit)
     with OrderedPool(workers) as pool:
         for batch, decoded in pool.map(decode_batch, batched(stream, batch_size), args=(encoder.preprocess,),
                                        payload=lambda b: [s.image for s in b]):
             skipped += len(decoded.failed)
+            for _, kind, _ in decoded.failed:
+                reasons[kind] += 1
             ok = [batch[i] for i in decoded.ok]
             if ok:
                 parts.append(encoder.encode(decoded.pixels))
                 keys += [s.key for s in ok]
                 texts += [s.text for s in ok]  # type: ignore[misc]
     features = np.concatenate(parts) if parts else np.zeros((0, encoder.dim), dtype=np.float32)
-    return CaptionPairs(keys=keys, texts=texts, features=features, skipped=skipped)
+    return CaptionPairs(keys=keys, texts=texts, features=features, skipped=skipped, reasons=reasons)
 
 
 def collect_bytes(samples: Iterator[Sample], *, limit: int | None = None) -> CaptionPairs:
@@ -131,12 +152,15 @@ def join_embeddings(samples: Iterator[Sample], run: Path, *, limit: int | None =
         keys.append(sample.key)
         texts.append(sample.text)
         rows.append(vec)
-    if not rows:
+    if not rows and missing:
         raise CurateError(f"None of the subset's keys are in {run}/embeddings; pass the run the subset was filtered from.")
     if missing:
         log.warning("%d subset samples have no stored embedding in %s; they are left out", missing, run)
     image_model = embeddings_info(files[0]).image_encoder.model
-    pairs = CaptionPairs(keys=keys, texts=texts, features=np.stack(rows).astype(np.float32), skipped=missing)
+    dim = embeddings_info(files[0]).image_encoder.dim
+    features = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), dtype=np.float32)
+    pairs = CaptionPairs(keys=keys, texts=texts, features=features, skipped=missing,
+                         reasons=Counter(no_stored_vector=missing))
     return pairs, image_model  # type: ignore[arg-type]
 
 
@@ -144,6 +168,16 @@ def is_validation(key: str, fraction: float) -> bool:
     """Deterministic by key alone: a pair stays on its side whatever the order or the run."""
     digest = hashlib.sha1(key.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def refuse_empty(pairs: CaptionPairs, subset: Path) -> None:
+    """No usable pair at all: say why each sample was left out, not that a split came out empty."""
+    if len(pairs):
+        return
+    if not pairs.reasons:
+        raise CurateError(f"{subset} holds no samples; pass a subset `curate filter` wrote.")
+    counted = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in pairs.reasons.most_common())
+    raise CurateError(f"No usable image-prompt pair in {subset}: {pairs.skipped} samples left out ({counted}).")
 
 
 def split_pairs(pairs: CaptionPairs, *, val_fraction: float) -> tuple[CaptionPairs, CaptionPairs]:

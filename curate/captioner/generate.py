@@ -20,7 +20,7 @@ from curate.captioner.config import CaptionGenerateConfig, DecodeConfig
 from curate.captioner.data import batched, iter_samples
 from curate.captioner.model import Captioner
 from curate.captioner.prompt_table import open_prompt_table
-from curate.captioner.store import load_checkpoint
+from curate.captioner.store import checkpoint_dir, damaged_hint, load_checkpoint
 from curate.errors import CurateError
 from curate.models.devices import resolve_device
 from curate.models.image_encoder import ImageEncoder
@@ -82,11 +82,12 @@ class PromptGenerator:
         self.model: Captioner
         self.model, self.card, image = load_checkpoint(model_dir, device=device)
         self.card: CaptionerCard
-        self.encoder = ImageEncoder(image, device=device)
+        hint = damaged_hint(checkpoint_dir(model_dir))
+        self.encoder = ImageEncoder(image, device=device, hint=hint)
         if self.encoder.dim != self.card.image_dim:
             raise CurateError(
                 f"The image model '{image}' gives {self.encoder.dim}-d features but the captioner expects "
-                f"{self.card.image_dim}-d; it was trained on another image encoder."
+                f"{self.card.image_dim}-d: {hint}."
             )
         self.decoding = decoding
 

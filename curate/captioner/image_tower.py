@@ -43,7 +43,26 @@ class TrainableImageTower(nn.Module):
 
     def save(self, folder: Path) -> None:
         """Weights and the image processor, so `ImageEncoder(folder)` loads the tuned tower."""
-        from transformers import AutoImageProcessor
+        save_tower(self.model, self.source, folder)
 
-        self.model.save_pretrained(folder)
-        AutoImageProcessor.from_pretrained(self.source).save_pretrained(folder)
+
+class FrozenTowerCopy:
+    """A frozen tower loaded from a local folder, saved into every checkpoint as it is.
+
+    A checkpoint that named the folder instead would break when copied to another machine
+    or when the folder moves; hub ids need no copy, the hub (or its cache) has them.
+    """
+
+    def __init__(self, encoder: ImageEncoder) -> None:
+        self.encoder = encoder
+
+    def save(self, folder: Path) -> None:
+        save_tower(self.encoder.model, self.encoder.name, folder)
+
+
+def save_tower(model: nn.Module, source: str, folder: Path) -> None:
+    """`save_pretrained` of the weights and of the processor they were loaded with."""
+    from transformers import AutoImageProcessor
+
+    model.save_pretrained(folder)
+    AutoImageProcessor.from_pretrained(source).save_pretrained(folder)

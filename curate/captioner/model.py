@@ -1,10 +1,12 @@
-"""The image-to-prompt captioner: image features -> prefix embedding -> GPT-2 writes the prompt.
+"""The image-to-prompt captioner: image features -> prefix embeddings -> GPT-2 writes the prompt.
 
 The published design: a pooled image feature (2048-d for ResNet-50) goes through a linear
 layer to 512 and another to the decoder's width; that vector sits before the prompt's token
 embeddings, and the decoder learns the prompt token by token (cross-entropy on the prompt
-tokens only; the prefix and padding carry label -100). Any GPT-2-family causal LM (hub id or
-local directory) can be the decoder.
+tokens only; the prefix and padding carry label -100). ClipCap-style captioners map the
+feature to several prefix vectors through a small MLP instead (`prefix_length` > 1: a tanh
+between the two layers, the second one `prefix_length` times as wide). Any GPT-2-family
+causal LM (hub id or local directory) can be the decoder.
 """
 
 from __future__ import annotations
@@ -25,19 +27,23 @@ IGNORE_INDEX = -100  # the label cross-entropy skips
 
 
 class PrefixMapper(nn.Module):
-    """Image feature -> Linear(hidden; 512 by default) -> Linear(decoder width): one prefix token.
+    """Image feature -> Linear(hidden; 512 by default) [-> tanh] -> Linear(length x decoder width).
 
-    Features are first standardised with the training set's statistics (stored as buffers,
-    so they travel in the weights file): pooled features share a large common offset that
-    would otherwise drown the differences between images.
+    `length` 1 is the published design, two linear layers and one prefix vector; a longer
+    prefix is ClipCap's MLP mapper (a tanh between the layers; without it the two layers
+    would collapse into one linear map of rank `hidden`). Features are first standardised
+    with the training set's statistics (stored as buffers, so they travel in the weights
+    file): pooled features share a large common offset that would otherwise drown the
+    differences between images.
     """
 
-    def __init__(self, image_dim: int, width: int, *, hidden: int) -> None:
+    def __init__(self, image_dim: int, width: int, *, hidden: int, length: int = 1) -> None:
         super().__init__()
-        self.image_dim, self.width, self.hidden = image_dim, width, hidden
+        self.image_dim, self.width, self.hidden, self.length = image_dim, width, hidden, length
         self.norm = Standardiser(image_dim)
         self.to_hidden = nn.Linear(image_dim, hidden)
-        self.to_width = nn.Linear(hidden, width)
+        self.activation = nn.Tanh() if length > 1 else nn.Identity()
+        self.to_width = nn.Linear(hidden, width * length)
 
     def fit(self, features: np.ndarray) -> None:
         """Set the standardisation from training features (N, image_dim)."""
@@ -45,8 +51,9 @@ class PrefixMapper(nn.Module):
         self.norm.fit(features.mean(axis=0), features.std(axis=0))
 
     def forward(self, features: Tensor) -> Tensor:
-        """(B, image_dim) -> (B, 1, width)."""
-        return self.to_width(self.to_hidden(self.norm(features))).unsqueeze(1)
+        """(B, image_dim) -> (B, length, width)."""
+        mapped = self.to_width(self.activation(self.to_hidden(self.norm(features))))
+        return mapped.view(len(features), self.length, self.width)
 
 
 @dataclass
@@ -60,23 +67,27 @@ class TokenBatch:
         return TokenBatch(self.input_ids.to(device), self.attention_mask.to(device))
 
 
-def load_tokenizer(name: str) -> Any:
-    """A GPT-2-family tokenizer; GPT-2 has no pad token, so EOS doubles as padding."""
+def load_tokenizer(name: str, *, hint: str | None = None) -> Any:
+    """A GPT-2-family tokenizer; GPT-2 has no pad token, so EOS doubles as padding.
+
+    `hint` is the advice on failure when the tokenizer comes from a checkpoint, not --decoder.
+    """
     from transformers import AutoTokenizer
 
-    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, name, what="tokenizer", option="--decoder")
+    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, name, what="tokenizer", option="--decoder", hint=hint)
     if tokenizer.eos_token_id is None:
-        raise CurateError(f"The tokenizer of '{name}' has no end-of-text token; pass a GPT-2-family --decoder.")
+        advice = hint or "pass a GPT-2-family --decoder"
+        raise CurateError(f"The tokenizer of '{name}' has no end-of-text token; {advice}.")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
-def load_decoder(name: str) -> nn.Module:
+def load_decoder(name: str, *, hint: str | None = None) -> nn.Module:
     """A causal LM whose input embeddings accept a prefix (GPT-2 family)."""
     from transformers import AutoModelForCausalLM
 
-    return load_pretrained(AutoModelForCausalLM.from_pretrained, name, what="decoder", option="--decoder")
+    return load_pretrained(AutoModelForCausalLM.from_pretrained, name, what="decoder", option="--decoder", hint=hint)
 
 
 def encode_prompts(tokenizer: Any, texts: list[str], *, max_tokens: int) -> list[list[int]]:
@@ -111,7 +122,7 @@ class Captioner(nn.Module):
         """Mean cross-entropy over the prompt tokens, and how many tokens it averaged."""
         prefix = self.mapper(features.to(self.mapper.to_hidden.weight.dtype))
         embeds = torch.cat([prefix, self.decoder.get_input_embeddings()(tokens.input_ids)], dim=1)
-        ones = torch.ones((len(prefix), 1), dtype=tokens.attention_mask.dtype, device=prefix.device)
+        ones = torch.ones(prefix.shape[:2], dtype=tokens.attention_mask.dtype, device=prefix.device)
         mask = torch.cat([ones, tokens.attention_mask], dim=1)
         labels = tokens.input_ids.masked_fill(tokens.attention_mask == 0, IGNORE_INDEX)
         labels = torch.cat([torch.full_like(ones, IGNORE_INDEX), labels], dim=1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from curate.captioner.card import (
     STATE_FILE,
     CaptionerCard,
     CaptionerLayout,
+    ImageSource,
 )
 from curate.captioner.config import CaptionTrainConfig
 from curate.captioner.data import (
@@ -32,9 +34,10 @@ from curate.captioner.data import (
     encode_samples,
     iter_samples,
     join_embeddings,
+    refuse_empty,
     split_pairs,
 )
-from curate.captioner.image_tower import TrainableImageTower
+from curate.captioner.image_tower import FrozenTowerCopy, TrainableImageTower
 from curate.captioner.loss_curve import EpochLosses, plot_losses, write_history
 from curate.captioner.model import (
     Captioner,
@@ -43,11 +46,13 @@ from curate.captioner.model import (
     load_decoder,
     load_tokenizer,
 )
-from curate.captioner.store import load_checkpoint, read_card, save_checkpoint
+from curate.captioner.store import damaged_hint, load_checkpoint, read_card, save_checkpoint
 from curate.captioner.trainer import CaptionTrainer, TrainSplit
 from curate.errors import CurateError
 from curate.models.devices import resolve_device
 from curate.models.image_encoder import ImageEncoder
+from curate.models.loading import LOCAL, model_source
+from curate.models.model_files import torch_load
 from curate.models.preprocess import decode_batch
 from curate.versions import library_versions
 
@@ -56,11 +61,13 @@ log = logging.getLogger("curate")
 
 @dataclass
 class ImageSide:
-    """Where the captioner's image features come from."""
+    """Where the captioner's image features come from, and what a checkpoint keeps of the tower."""
 
-    name: str  # what the card records: hub id, directory, or the embeddings' encoder
+    name: str  # what the card records: the tower as given (hub id or folder), or the embeddings' encoder
     dim: int
     tower: TrainableImageTower | None  # set only when fine-tuning
+    source: str = ImageSource.HUB  # BUNDLED: every checkpoint carries the tower in IMAGE_DIR
+    bundle: Any = None  # what is saved into IMAGE_DIR (`save(folder)`): the trained or the local frozen tower
 
 
 @dataclass
@@ -89,11 +96,14 @@ def run_caption_train(config: CaptionTrainConfig, *, quiet: bool = False) -> Cap
     torch.manual_seed(config.seed)
     start = time.perf_counter()
     source = layout.last if config.resume else None
-    # The decoder first: a wrong --decoder should fail before the whole subset is encoded.
-    decoder = None if source else (load_tokenizer(config.decoder), load_decoder(config.decoder))
+    # The decoder (or the checkpoint to resume) first: a wrong one should fail before the subset is encoded.
+    resumed = _resume(source, device=device) if source else None
+    decoder = None if source else _load_decoder(config.decoder)
     pairs, image = _load_pairs(config, device=device, resume_from=source)
+    refuse_empty(pairs, config.subset)
+    _say_sources(config.decoder if decoder else None, image)
     train, val = split_pairs(pairs, val_fraction=config.val_fraction)
-    model, state = _build_model(image=image, device=device, resume_from=source, decoder=decoder, config=config)
+    model, state = resumed or (_fresh_model(image=image, device=device, decoder=decoder, config=config), None)
     if state is None:
         model.mapper.fit(_initial_features(train, image.tower))
     trainer = CaptionTrainer(model, tower=image.tower, lr=config.lr, batch_size=config.batch_size,
@@ -127,11 +137,27 @@ def _prepare_out(layout: CaptionerLayout, config: CaptionTrainConfig) -> None:
         raise CurateError(f"{layout.root} already holds a captioner; pass --resume to continue it or --overwrite to start over.")
 
 
+def _load_decoder(name: str) -> tuple[Any, Any]:
+    """(tokenizer, decoder) of --decoder; a path that is no folder is refused, not sent to the hub."""
+    model_source(name, option="--decoder")
+    return load_tokenizer(name), load_decoder(name)
+
+
+def _say_sources(decoder: str | None, image: ImageSide) -> None:
+    """Whether each model came from a local folder or the hub (a folder named like a hub id wins)."""
+    if decoder is not None:
+        local = Path(decoder).expanduser().is_dir()
+        log.info("decoder: %s %s", "local folder" if local else "hub id", Path(decoder).resolve() if local else decoder)
+    kept = "copied into each checkpoint" if image.source == ImageSource.BUNDLED else "named by its hub id in the card"
+    log.info("image tower: %s (%s)", image.name, kept)
+
+
 def _check_same_run(card: CaptionerCard, config: CaptionTrainConfig) -> None:
     """A resumed run must train the same thing it started with."""
     wanted = _hyper(config)
-    for key in ("decoder", "image_model", "finetune_image", "from_embeddings", "max_tokens", "prefix_hidden"):
-        if card.hyper.get(key) != wanted[key]:
+    for key in ("decoder", "image_model", "finetune_image", "from_embeddings", "max_tokens", "prefix_hidden",
+                "prefix_length"):
+        if card.hyper.get(key, 1 if key == "prefix_length" else None) != wanted[key]:
             option = "--" + key.replace("_", "-")
             raise CurateError(
                 f"--resume: the checkpoint was trained with {option} {card.hyper.get(key)!r}, not {wanted[key]!r}; "
@@ -144,46 +170,73 @@ def _hyper(config: CaptionTrainConfig) -> dict[str, object]:
     return {
         "decoder": config.decoder, "image_model": config.image_model, "finetune_image": config.finetune_image,
         "from_embeddings": str(config.from_embeddings) if config.from_embeddings else None,
-        "max_tokens": config.max_tokens, "prefix_hidden": config.prefix_hidden, "lr": config.lr,
+        "max_tokens": config.max_tokens, "prefix_hidden": config.prefix_hidden, "prefix_length": config.prefix_length,
+        "lr": config.lr,
         "batch_size": config.batch_size, "grad_accum": config.grad_accum, "val_fraction": config.val_fraction,
         "seed": config.seed, "subset": str(config.subset),
     }
 
 
-def _load_pairs(config: CaptionTrainConfig, *, device: torch.device, resume_from: Path | None) -> tuple[CaptionPairs, ImageSide]:
+def _load_pairs(
+    config: CaptionTrainConfig, *, device: torch.device, resume_from: Path | None
+) -> tuple[CaptionPairs, ImageSide]:
     """Read the subset once: stored vectors, features of the frozen tower, or bytes for a trained one."""
-    samples = iter_samples([Path(config.subset)], format=config.format)
+    skipped: Counter[str] = Counter()
+    samples = iter_samples([Path(config.subset)], format=config.format, skipped=skipped)
     if config.from_embeddings is not None:
         pairs, name = join_embeddings(samples, config.from_embeddings, limit=config.limit)
-        return pairs, ImageSide(name=model_ref(name), dim=int(pairs.features.shape[1]), tower=None)  # type: ignore[union-attr]
+        dim = int(pairs.features.shape[1])  # type: ignore[union-attr]
+        side, _ = _frozen_side(name, device=device, option="the run's image encoder", stored_dim=dim,
+                               resume_from=resume_from)
+        return pairs.left_out(skipped), side
     if config.finetune_image:
         source = str(resume_from / IMAGE_DIR) if resume_from else config.image_model
         tower = TrainableImageTower(ImageEncoder(source, device=device))
-        return collect_bytes(samples, limit=config.limit), ImageSide(name=model_ref(config.image_model), dim=tower.dim, tower=tower)
-    encoder = ImageEncoder(config.image_model, device=device)
+        side = ImageSide(name=config.image_model, dim=tower.dim, tower=tower, source=ImageSource.BUNDLED, bundle=tower)
+        return collect_bytes(samples, limit=config.limit).left_out(skipped), side
+    side, encoder = _frozen_side(config.image_model, device=device, option="--image-model", resume_from=resume_from)
     pairs = encode_samples(samples, encoder, batch_size=config.batch_size, workers=config.workers, limit=config.limit)
-    return pairs, ImageSide(name=model_ref(config.image_model), dim=encoder.dim, tower=None)
+    return pairs.left_out(skipped), side
 
 
-def model_ref(name: str) -> str:
-    """A local model directory as an absolute path (the card must work from any folder); hub ids as given."""
-    path = Path(name)
-    return str(path.resolve()) if path.is_dir() else name
+def _frozen_side(
+    name: str, *, device: torch.device, option: str, stored_dim: int | None = None, resume_from: Path | None = None
+) -> tuple[ImageSide, Any]:
+    """A frozen tower and its encoder: a local folder's tower is copied into every checkpoint (so
+    the checkpoint loads wherever it is copied), a hub id is only named. With stored vectors a hub
+    tower is not loaded at all. A resumed run uses the checkpoint's own copy, wherever the folder
+    it was copied from is now."""
+    copied = resume_from / IMAGE_DIR if resume_from is not None else None
+    if copied is not None and copied.is_dir():
+        source, load_from = LOCAL, str(copied)
+    else:
+        source, load_from = model_source(name, option=option), name
+    if source != LOCAL and stored_dim is not None:
+        return ImageSide(name=name, dim=stored_dim, tower=None, source=ImageSource.HUB), None
+    encoder = ImageEncoder(load_from, device=device)
+    if stored_dim is not None and encoder.dim != stored_dim:
+        raise CurateError(f"{option} {name} gives {encoder.dim}-d features, but the stored vectors are {stored_dim}-d.")
+    if source != LOCAL:
+        return ImageSide(name=name, dim=encoder.dim, tower=None, source=ImageSource.HUB), encoder
+    side = ImageSide(name=name, dim=encoder.dim, tower=None, source=ImageSource.BUNDLED,
+                     bundle=FrozenTowerCopy(encoder))
+    return side, encoder
 
 
-def _build_model(
-    *, image: ImageSide, device: torch.device, resume_from: Path | None, decoder: tuple[Any, Any] | None,
-    config: CaptionTrainConfig,
-) -> tuple[Captioner, dict | None]:
-    """A fresh mapper on the pretrained (tokenizer, decoder), or the last checkpoint and its training state."""
-    if resume_from is not None or decoder is None:
-        model, _, _ = load_checkpoint(resume_from, device=device)  # type: ignore[arg-type]
-        state = torch.load(resume_from / STATE_FILE, map_location="cpu", weights_only=False)  # type: ignore[operator]
-        return model, state
+def _resume(folder: Path, *, device: torch.device) -> tuple[Captioner, dict]:
+    """The last checkpoint and its training state (optimiser moments, RNG streams, history)."""
+    model, _, _ = load_checkpoint(folder, device=device)
+    return model, torch_load(folder / STATE_FILE, hint=damaged_hint(folder))
+
+
+def _fresh_model(
+    *, image: ImageSide, device: torch.device, decoder: tuple[Any, Any], config: CaptionTrainConfig
+) -> Captioner:
+    """A new prefix mapper on the pretrained (tokenizer, decoder)."""
     tokenizer, lm = decoder
     width = lm.get_input_embeddings().embedding_dim
-    mapper = PrefixMapper(image.dim, width, hidden=config.prefix_hidden)
-    return Captioner(mapper, lm, tokenizer).to(device), None
+    mapper = PrefixMapper(image.dim, width, hidden=config.prefix_hidden, length=config.prefix_length)
+    return Captioner(mapper, lm, tokenizer).to(device)
 
 
 @torch.no_grad()
@@ -236,12 +289,14 @@ def _checkpoint(
     row = history[-1]
     card = CaptionerCard(
         image_model=image.name, image_dim=image.dim, image_finetuned=image.tower is not None,
-        decoder=model_ref(config.decoder), prefix_hidden=config.prefix_hidden, max_tokens=config.max_tokens,
+        decoder=config.decoder, prefix_hidden=config.prefix_hidden, max_tokens=config.max_tokens,
         epoch=row.epoch, train_loss=row.train_loss, val_loss=row.val_loss, train_pairs=sizes[0],
-        val_pairs=sizes[1], hyper=_hyper(config), versions=library_versions(),
+        val_pairs=sizes[1], hyper=_hyper(config), versions=library_versions(), image_source=image.source,
+        prefix_length=config.prefix_length,
     )
+    bundle = image.bundle if image.source == ImageSource.BUNDLED else None
     if row.best:
-        save_checkpoint(layout.best, trainer.model, card, image_tower=image.tower)
+        save_checkpoint(layout.best, trainer.model, card, image_tower=bundle)
     state = {"epoch": row.epoch, "trainer": trainer.state(), "history": [vars(r) for r in history]}
-    save_checkpoint(layout.last, trainer.model, card, image_tower=image.tower, extra={STATE_FILE: state})
+    save_checkpoint(layout.last, trainer.model, card, image_tower=bundle, extra={STATE_FILE: state})
     write_history(layout.history, history)

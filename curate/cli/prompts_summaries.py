@@ -33,7 +33,9 @@ def train_table(summary: TrainSummary) -> Table:
     table.add_column("")
     table.add_column("value", justify="right")
     loss = f"{card.best_validation_loss:.4f}" if card.best_validation_loss is not None else "-"
-    rows = [("model folder", str(summary.out)), ("base", card.base), ("epochs run", str(card.epochs_run)),
+    source = {"local": " (local folder)", "hub": " (hub id)"}.get(card.base_source, "")
+    base = card.base + source
+    rows = [("model folder", str(summary.out)), ("base", base), ("epochs run", str(card.epochs_run)),
             ("best epoch", str(card.best_epoch)), ("best validation loss", loss),
             ("trainable parameters", f"{summary.trainable_params:,} of {summary.total_params:,}"),
             ("train / validation prompts", f"{summary.train_rows:,} / {summary.validation_rows:,}"),

@@ -16,24 +16,26 @@ from curate.models.preprocess import ImagePreprocess, preprocess_from_config
 from curate.schemas.tables import EncoderInfo
 
 
-def _load_preprocess(name: str) -> ImagePreprocess:
+def _load_preprocess(name: str, *, hint: str | None = None) -> ImagePreprocess:
     """Read the resize/crop/normalise settings the model was trained with."""
     from transformers import AutoImageProcessor
 
-    processor = load_pretrained(AutoImageProcessor.from_pretrained, name, what="image processor", option="--image-model")
+    processor = load_pretrained(AutoImageProcessor.from_pretrained, name, what="image processor", option="--image-model",
+                                hint=hint)
     return preprocess_from_config(processor.to_dict())
 
 
 class ImageEncoder:
     """Pooled features for batches of decoded images."""
 
-    def __init__(self, name: str, *, device: torch.device) -> None:
+    def __init__(self, name: str, *, device: torch.device, hint: str | None = None) -> None:
+        """`hint`: the advice on failure when the tower comes from a saved model rather than --image-model."""
         from transformers import AutoModel
 
         self.name = name
         self.device = device
-        self.preprocess = _load_preprocess(name)
-        model = load_pretrained(AutoModel.from_pretrained, name, what="image model", option="--image-model")
+        self.preprocess = _load_preprocess(name, hint=hint)
+        model = load_pretrained(AutoModel.from_pretrained, name, what="image model", option="--image-model", hint=hint)
         self.model = model.eval().to(device)
         if device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)

@@ -61,11 +61,18 @@ class Batcher:
         return self._seq2seq(sources or [], targets)
 
     def _causal(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        """Next-token prediction over the whole tagged prompt; padding is not learned."""
+        """Next-token prediction over the whole tagged prompt; padding is not learned.
+
+        The tokenizer pads on the left (generation continues the right end of every row), so
+        positions are counted from each row's first real token, as `generate` counts them:
+        without explicit position ids a short row would be trained at the positions of the
+        longest row in its batch and generated at others.
+        """
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
         labels = batch["input_ids"].clone()
         labels[batch["attention_mask"] == 0] = IGNORE_INDEX
-        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "labels": labels}
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "labels": labels,
+                "position_ids": positions(batch["attention_mask"])}
 
     def _seq2seq(self, sources: list[str], targets: list[str]) -> dict[str, torch.Tensor]:
         inputs = self.tokenizer([self.prefix + s for s in sources], padding=True, truncation=True,
@@ -75,6 +82,11 @@ class Batcher:
         ids = labels["input_ids"].clone()
         ids[labels["attention_mask"] == 0] = IGNORE_INDEX
         return {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"], "labels": ids}
+
+
+def positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position of every token counted from its row's first real one (padding gets 0, and is masked)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 def batch_indices(count: int, *, batch_size: int, seed: int | None) -> Iterator[np.ndarray]:

@@ -19,6 +19,7 @@ from curate.errors import CurateError
 
 PREPARE_REPORT = "prompts-report.json"
 CARD_FILE = "card.json"
+BLOCKLIST_FILE = "blocklist.txt"  # a user's --blocklist, kept in the data folder and in models trained on it
 CARD_VERSION = 1
 PROMPT_TABLE_SCHEMA = pa.schema([
     ("text", pa.string()),  # the cleaned (detailed) prompt
@@ -86,6 +87,8 @@ class PromptModelCard:
     precision: str = "fp32"
     version: int = CARD_VERSION
     metrics: dict[str, float] = field(default_factory=dict)
+    base_source: str = ""  # "local" (base is then an absolute folder) or "hub"; "" in cards of older runs
+    blocklist: str = ""  # the blocklist of the training data ("default", or the file given); copied as BLOCKLIST_FILE
 
     def save(self, folder: Path) -> None:
         from curate.io.atomic import write_json_atomic
@@ -99,7 +102,10 @@ class PromptModelCard:
             raise CurateError(
                 f"{folder} is not a prompt model (no {CARD_FILE}); pass a folder `curate prompts train` wrote."
             )
+        from curate.models.model_files import read_json
+
+        data = read_json(path, hint="the prompt model's card is damaged; copy the folder again or retrain it")
         try:
-            return cls(**json.loads(path.read_text()))
-        except (ValueError, TypeError) as exc:
-            raise CurateError(f"{path} is not a valid prompt model card ({exc.__class__.__name__}).") from None
+            return cls(**data)
+        except TypeError as exc:
+            raise CurateError(f"{path} is not a valid prompt model card ({exc}).") from None

@@ -39,12 +39,13 @@ def save_last(out: Path, *, model: Any, tokenizer: Any, state: dict[str, Any], o
 
 def load_last(out: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     """(weights folder, loop state, optimizer/scheduler/scaler states) of the last checkpoint."""
+    from curate.models.model_files import read_json, torch_load
+
     folder = last_dir(out)
     if not (folder / STATE_FILE).is_file():
         raise CurateError(f"--resume: no checkpoint in {folder}; train without --resume first.")
-    state = json.loads((folder / STATE_FILE).read_text())
-    optim = torch.load(folder / OPTIM_FILE, map_location="cpu", weights_only=False)
-    return folder, state, optim
+    hint = f"the checkpoint {folder} is damaged; train again without --resume into a new --out"
+    return folder, read_json(folder / STATE_FILE, hint=hint), torch_load(folder / OPTIM_FILE, hint=hint)
 
 
 def save_best(out: Path, *, model: Any, tokenizer: Any) -> None:

@@ -1,19 +1,13 @@
-"""Cleaning prompt text: normalise, refuse blocklisted prompts, tag, derive plain versions.
+"""Cleaning prompt text: normalise, tag, derive plain versions (the blocklist is `blocklist.py`).
 
 Each rule is a small pure function so `prepare` can count what every rule removed and the
-tests can pin each rule down on its own. Nothing here reads or writes files except
-`load_blocklist`, which reads the one word list a run uses.
+tests can pin each rule down on its own. Nothing here reads or writes files.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
-
-from curate.errors import CurateError
 
 WHITESPACE = re.compile(r"\s+")
 # Style modifiers that say how a picture looks, not what is in it. Matched as whole words
@@ -45,41 +39,6 @@ def normalize(text: str | None) -> str:
 def dedup_key(text: str) -> str:
     """Two prompts that differ only in case are the same prompt for training purposes."""
     return text.casefold()
-
-
-@dataclass(frozen=True)
-class Blocklist:
-    """Whole-word, case-insensitive terms; a prompt holding any of them is dropped."""
-
-    terms: tuple[str, ...]
-    pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
-
-    def __post_init__(self) -> None:
-        """One alternation, longest terms first, so "nude beach" wins over "nude"."""
-        alternatives = "|".join(re.escape(t) for t in sorted(self.terms, key=len, reverse=True))
-        pattern = re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE) if self.terms else None
-        object.__setattr__(self, "pattern", pattern)
-
-    def match(self, text: str) -> str | None:
-        """The first blocked term in `text`, lower-cased, or None."""
-        found = self.pattern.search(text) if self.pattern is not None else None
-        return found.group(0).lower() if found else None
-
-
-def default_blocklist_path() -> Path:
-    """The short explicit-content list shipped as package data."""
-    return Path(str(resources.files("curate.prompt_lms").joinpath("blocklist.txt")))
-
-
-def load_blocklist(path: Path | None = None) -> Blocklist:
-    """Read one term per line (`#` comments and blank lines ignored); None: the shipped list."""
-    source = Path(path) if path is not None else default_blocklist_path()
-    try:
-        lines = source.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CurateError(f"Could not read --blocklist {source}: {exc.__class__.__name__}.") from None
-    terms = tuple(t for t in (normalize(line).lower() for line in lines) if t and not t.startswith("#"))
-    return Blocklist(terms=terms)
 
 
 def add_tags(text: str, *, start: str, end: str) -> str:

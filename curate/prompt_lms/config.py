@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.schemas.config.checks import at_least, one_of, positive, within
+from curate.schemas.config.checks import at_least, each, not_blank, one_of, positive, within
 from curate.schemas.config.flow import DEFAULT_TEXT_MODEL, device_option
 from curate.schemas.config.options import (
     argument,
@@ -75,9 +75,11 @@ class PromptTrainConfig:
     weight_decay: float = 0.0
     warmup_fraction: float = 0.05
     max_tokens: int = option(128, "Texts are truncated to this many tokens.", check=at_least(8))
-    trainable_layers: int | None = option(None, "Train only the top N blocks (unset: all).", check=at_least(1))
+    trainable_layers: int | None = option(None, "Train only the top N blocks (0: every layer, embeddings included).",
+                                          check=at_least(0))
     precision: str = option("auto", "auto, fp32, bf16 or fp16 (fp16: concept only).", check=one_of(PRECISIONS))
-    eval_samples: int = option(16, "Upsample: validation pairs scored with METEOR each epoch.", check=at_least(0))
+    eval_samples: int = option(16, "Validation prompts generated for each epoch and scored with METEOR (0: none).",
+                               check=at_least(0))
     device: str = device_option()
     seed: int = option(0)
     resume: bool = option(False, "Continue from OUT/checkpoints/last.")
@@ -122,7 +124,7 @@ class UpsampleTrainConfig(PromptTrainConfig):
     lr: float = redefault(PromptTrainConfig, "lr", 3e-4)
     batch_size: int = redefault(PromptTrainConfig, "batch_size", 8)
     grad_accum: int = redefault(PromptTrainConfig, "grad_accum", 8)
-    trainable_layers: int | None = redefault(PromptTrainConfig, "trainable_layers", None)
+    trainable_layers: int | None = redefault(PromptTrainConfig, "trainable_layers", 0)
     max_tokens: int = redefault(PromptTrainConfig, "max_tokens", 128)
     prefix: str = "translate basic prompt to detailed longer prompt: "
 
@@ -170,7 +172,8 @@ class PromptsGenerateConfig:
     """
 
     model: Path = argument(Path("models/prompts"), MODEL_HELP)
-    texts: tuple[str, ...] = argument((), "Subjects (concept model) or plain prompts (upsampler).")
+    texts: tuple[str, ...] = argument((), "Subjects (concept model) or plain prompts (upsampler).",
+                                      check=each(not_blank))
     num: int = option(1, "Prompts per text.", flags=("-n", "--num"), check=at_least(1))
     max_length: int | None = option(None, "Most new tokens (default: the recipe's).")
     min_length: int | None = option(None, "Fewest new tokens (default: the recipe's; upsample 40).")
@@ -181,6 +184,8 @@ class PromptsGenerateConfig:
     batch_size: int = option(16, "Texts per generation batch.", check=at_least(1))
     device: str = device_option()
     out: Path | None = option(None, "Write prompts to this file instead of stdout.", flags=("--out", "-o"))
+    blocklist: Path | None = option(None, "Word list replacing the model's (default: the one its data was "
+                                    "prepared with).")
 
     def settings(self, recipe: str) -> GenerationSettings:
         """The recipe's defaults with every option the user gave laid over them."""

@@ -22,7 +22,7 @@ from curate.models.devices import resolve_device
 from curate.prompt_lms.bertscore import BertScorer
 from curate.prompt_lms.card import PromptModelCard
 from curate.prompt_lms.config import PromptsEvalConfig
-from curate.prompt_lms.generate import load_trained
+from curate.prompt_lms.generate import load_trained, model_blocklist
 from curate.prompt_lms.generation import Generation, generate
 from curate.prompt_lms.subjects import top_subjects
 from curate.text_metrics import (
@@ -56,6 +56,7 @@ class EvalResult:
     generations: int
     metrics: dict[str, float] = field(default_factory=dict)
     examples: list[dict[str, str]] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)  # concept: the subjects picked from the held-out prompts
 
 
 def read_held_out(data: Path) -> dict[str, list[str]]:
@@ -85,17 +86,17 @@ def eval_inputs(card: PromptModelCard, held_out: dict[str, list[str]], config: P
 
 
 def run_eval(config: PromptsEvalConfig) -> EvalResult:
-    """Generate with the recipe's decoding defaults (or the given lengths), then score; BERTScore's encoder is loaded
-    only after generation succeeded."""
+    """Generate with the recipe's decoding defaults (or the given lengths), then score. Everything that can fail
+    (the table, the model, the settings, BERTScore's encoder) is loaded or checked before generation starts."""
     config.validate()
     held_out = read_held_out(config.data)
     model, tokenizer, card = load_trained(config.model, device=config.device)
     inputs = eval_inputs(card, held_out, config)
     settings = config.settings(card.recipe)
     settings.validate()
-    made = generate(model, tokenizer, card, inputs.texts, settings=settings, num=config.num, seed=config.seed,
-                    batch_size=config.batch_size)
     scorer = BertScorer(config.score_model, device=resolve_device(config.device))
+    made = generate(model, tokenizer, card, inputs.texts, settings=settings, num=config.num, seed=config.seed,
+                    batch_size=config.batch_size, blocklist=model_blocklist(config.model))
     return score_generations(made, inputs, card=card, scorer=scorer, num=config.num, model=config.model,
                              data=config.data)
 
@@ -122,4 +123,5 @@ def score_generations(made: list[Generation], inputs: EvalInputs, *, card: Promp
         metrics["completion"] = float(np.mean([g.complete for g in made]))
     examples = [{"input": g.input, "output": g.text} for g in made[: min(len(made), 3 * num)]]
     return EvalResult(model=str(model), recipe=card.recipe, data=str(data), inputs=len(inputs.texts),
-                      generations=len(made), metrics={k: round(v, 4) for k, v in metrics.items()}, examples=examples)
+                      generations=len(made), metrics={k: round(v, 4) for k, v in metrics.items()}, examples=examples,
+                      subjects=list(inputs.subjects) if card.recipe == "concept" else [])

@@ -3,22 +3,26 @@
 The recipe comes from the model's card: a concept model continues `<start> subject` and
 stops at the end tag (GPT-2 tokenizes the tag into several pieces, so stopping is checked
 on decoded text, per row); an upsampler reads `prefix + plain prompt` and writes the
-detailed one.
+detailed one. With a blocklist the model is kept from writing its words (`bad_words_ids`,
+as the tokenizer writes them), and a prompt that still holds a blocked term (another
+tokenization, a phrase) is sampled again, up to `RESAMPLE` times, then withheld.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
+from curate.prompt_lms.blocklist import Blocklist
 from curate.prompt_lms.card import PromptModelCard
 from curate.prompt_lms.clean import normalize, strip_tags
 from curate.prompt_lms.config import GenerationSettings
 
 STOP_WINDOW = 16  # trailing tokens decoded to look for the end tag
+RESAMPLE = 2  # further tries for a prompt that came out holding a blocked term
 SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")  # word-level tokenizers decode "fox , art"
 
 
@@ -27,9 +31,10 @@ class Generation:
     """One generated prompt; `raw` keeps the tags, `complete` says the end tag was written."""
 
     input: str
-    text: str
+    text: str  # "" when withheld for holding a blocked term
     raw: str
     complete: bool
+    blocked: str | None = None  # the blocked term a withheld prompt held
 
 
 class EndTagStop:
@@ -53,24 +58,57 @@ def model_inputs(texts: list[str], card: PromptModelCard) -> list[str]:
     return [card.prefix + normalize(t) for t in texts]
 
 
+def banned_token_ids(tokenizer: Any, blocklist: Blocklist) -> list[list[int]]:
+    """Token sequences of every blocked word as the tokenizer writes it, alone and after a space;
+    words the vocabulary cannot write (unknown tokens) need no ban."""
+    found: set[tuple[int, ...]] = set()
+    for form in blocklist.surface_forms():
+        for text in (form, " " + form):
+            ids = tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
+            if ids and tokenizer.unk_token_id not in ids:
+                found.add(ids)
+    return [list(ids) for ids in sorted(found)]
+
+
 @torch.no_grad()
 def generate(model: Any, tokenizer: Any, card: PromptModelCard, texts: list[str], *, settings: GenerationSettings,
-             num: int = 1, seed: int = 0, batch_size: int = 16) -> list[Generation]:
+             num: int = 1, seed: int = 0, batch_size: int = 16, blocklist: Blocklist | None = None) -> list[Generation]:
     """`num` prompts per text, in input order (all of a text's prompts together)."""
     model.eval()
     torch.manual_seed(seed)
+    banned = banned_token_ids(tokenizer, blocklist) if blocklist is not None else []
     results: list[Generation] = []
     for start in range(0, len(texts), batch_size):
         chunk = texts[start:start + batch_size]
-        results += _generate_batch(model, tokenizer, card, chunk, settings=settings, num=num)
-    return results
+        results += _generate_batch(model, tokenizer, card, chunk, settings=settings, num=num, banned=banned)
+    return _resample_blocked(results, blocklist, lambda text: _generate_batch(
+        model, tokenizer, card, [text], settings=settings, num=1, banned=banned)[0])
+
+
+def _resample_blocked(made: list[Generation], blocklist: Blocklist | None,
+                      again: Callable[[str], Generation]) -> list[Generation]:
+    """Sample a prompt holding a blocked term again (up to RESAMPLE times); withhold it if it still does."""
+    if blocklist is None:
+        return made
+    kept: list[Generation] = []
+    for generation in made:
+        term, tries = blocklist.match(generation.text), 0
+        while term is not None and tries < RESAMPLE:
+            generation, tries = again(generation.input), tries + 1
+            term = blocklist.match(generation.text)
+        if term is not None:
+            generation = Generation(input=generation.input, text="", raw=generation.raw, complete=False, blocked=term)
+        kept.append(generation)
+    return kept
 
 
 def _generate_batch(model: Any, tokenizer: Any, card: PromptModelCard, texts: list[str], *,
-                    settings: GenerationSettings, num: int) -> list[Generation]:
+                    settings: GenerationSettings, num: int, banned: list[list[int]]) -> list[Generation]:
     device = next(model.parameters()).device
     batch = tokenizer(model_inputs(texts, card), padding=True, return_tensors="pt").to(device)
     kwargs = _decoding_kwargs(settings, num=num, pad=tokenizer.pad_token_id)
+    if banned:
+        kwargs["bad_words_ids"] = banned
     if card.recipe == "concept":
         stop = EndTagStop(tokenizer, end=card.tags["end"], prompt_length=batch["input_ids"].shape[1],
                           min_new=settings.min_length)

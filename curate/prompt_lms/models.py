@@ -40,12 +40,15 @@ def model_class(recipe: str) -> Any:
     return classes[recipe]
 
 
-def load_prompt_model(name: str, recipe: str, *, option: str = "--base") -> tuple[Any, Any]:
-    """(model, tokenizer) for a recipe; a causal LM gets a pad token and left padding."""
+def load_prompt_model(name: str, recipe: str, *, option: str = "--base", hint: str | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer) for a recipe; a causal LM gets a pad token and left padding.
+
+    `hint` is the advice on failure when the model is a trained folder rather than --base.
+    """
     from transformers import AutoTokenizer
 
-    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, name, what="tokenizer", option=option)
-    model = load_pretrained(model_class(recipe).from_pretrained, name, what="prompt model", option=option)
+    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, name, what="tokenizer", option=option, hint=hint)
+    model = load_pretrained(model_class(recipe).from_pretrained, name, what="prompt model", option=option, hint=hint)
     if recipe == "concept":
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
@@ -76,10 +79,11 @@ BLOCKS: dict[str, Callable[[Any], tuple[list[torch.nn.Module], list[torch.nn.Mod
 def freeze_to_top(model: Any, trainable_layers: int | None) -> tuple[int, int]:
     """Leave only the top `trainable_layers` blocks trainable; returns (trainable, total) params.
 
-    None, or a number at least the model's depth, trains everything (embeddings included).
+    None or 0 (`--trainable-layers 0`), or a number at least the model's depth, trains
+    everything (embeddings included).
     """
     total = sum(p.numel() for p in model.parameters())
-    if trainable_layers is None:
+    if not trainable_layers:
         return total, total
     kind = model.config.model_type
     if kind not in BLOCKS:

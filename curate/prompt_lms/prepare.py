@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 from curate.console import log
 from curate.errors import CurateError
-from curate.io.atomic import remove_stale_tmp, write_json_atomic
+from curate.io.atomic import atomic_path, remove_stale_tmp, write_json_atomic
 from curate.io.run_lock import hold
+from curate.prompt_lms.blocklist import Blocklist, load_blocklist
 from curate.io.tables import ParquetTableWriter
 from curate.prompt_lms.card import (
+    BLOCKLIST_FILE,
     PREPARE_REPORT,
     PROMPT_TABLE_SCHEMA,
     PrepareReport,
     RemovalReason,
 )
 from curate.prompt_lms.clean import (
-    Blocklist,
     add_tags,
     dedup_key,
-    load_blocklist,
     normalize,
     plain_version,
 )
@@ -97,6 +98,9 @@ def run_prepare(config: PromptsPrepareConfig) -> PrepareReport:
                                                  plain_column=config.plain_column), cleaner, report), report)
         if sum(report.kept.values()) == 0:
             raise CurateError(f"No prompt survived cleaning ({report.read} read; removed: {report.removed}).")
+        if config.blocklist is not None:  # a user's list travels with the data, and on into the models trained on it
+            with atomic_path(config.out / BLOCKLIST_FILE) as tmp:
+                tmp.write_bytes(Path(config.blocklist).read_bytes())
         write_json_atomic(config.out / PREPARE_REPORT, report.to_json())
     return report
 

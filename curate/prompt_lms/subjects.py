@@ -1,38 +1,43 @@
 """Subjects for evaluating the concept model: noun phrases scored by frequency, ambiguity, length.
 
-A heuristic chunker with no part-of-speech tagger (none can be downloaded here, and prompts
-are not sentences anyway): a prompt is cut at commas and at function words (prepositions,
-conjunctions, common verbs), at style phrases and at artist lists ("by X and Y"); what remains
-between cuts, with leading determiners dropped, is a candidate noun phrase of 1-4 words.
-Candidates come from each prompt's subject clause (before the first comma). Each is scored by
+Noun phrases come from a real part-of-speech tagger and chunker: the Brill-style tagger of
+the `pattern` library as TextBlob ships it (its lexicon, context rules and chunk grammar are
+package data, so it runs with no download; only its parser module is loaded, not TextBlob's
+NLTK-based package). Style phrases and artist lists ("by X and Y") are cut out first. A
+prompt names its subject first, so subject candidates come from the text before the first
+comma and before its first preposition other than "of": "a knight in a ruined hall" offers
+"knight", not the setting "ruined hall"; "portrait of an old wizard holding a staff" offers
+"old wizard" and "staff" (picture kinds such as "portrait" are no subjects). Each candidate is
+scored by
 
-- frequency: how many held-out prompts contain it as a chunk (log-scaled), so evaluation
-  subjects are ones the data actually talks about;
+- frequency: how many held-out prompts offer it (log-scaled), so evaluation subjects are ones
+  the data actually talks about;
 - ambiguity: the share of prompts mentioning its words that use them inside a *different*
-  chunk ("fox" inside "red fox", "arctic fox"): a phrase that is mostly part of others is
-  underspecified as a subject;
+  phrase ("fox" inside "red fox", "arctic fox"): a phrase that is mostly part of others is
+  underspecified as a subject (the published method measured word-sense ambiguity with
+  WordNet, which cannot be had offline; this is the corpus's own measure of it);
 - length: two- and three-word phrases are preferred to single words (too vague) and to
   long ones (too specific to generalise).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable
+from pathlib import Path
+from typing import Any, Iterable
 
+from curate.errors import CurateError
 from curate.prompt_lms.clean import ARTIST_PATTERN, STYLE_PATTERN, normalize
 
-FUNCTION_WORDS = frozenset(
-    """about above across after against along among around as at before behind below beneath beside
-    between beyond but by during for from in inside into like near of off on onto or out outside over
-    through to toward towards under upon via with within without and while is are was were be being
-    been has have had very trending featuring made wearing holding standing sitting looking""".split()
+NOUN_TAGS = ("NN", "JJ", "VBG", "VBN", "CD", "FW")  # what a noun phrase of a prompt keeps (by tag prefix)
+PICTURE_KINDS = frozenset(
+    "portrait painting photo photograph picture illustration drawing sketch render image closeup close-up shot "
+    "poster artwork art wallpaper view scene".split()
 )
-DETERMINERS = frozenset("a an the this that these those some his her their its my our your".split())
-WORD = re.compile(r"[a-z0-9][a-z0-9'\-]*")
 LENGTH_WEIGHT = {1: 0.5, 2: 1.0, 3: 1.0, 4: 0.7}
 
 
@@ -46,32 +51,88 @@ class Subject:
     score: float
 
 
-def chunks(prompt: str, *, subject_clause: bool = False) -> list[str]:
-    """Candidate noun phrases of one prompt, in order of appearance, without duplicates.
+@functools.cache
+def pattern_parser() -> Any:
+    """pattern's English parser as TextBlob ships it, loaded from its files alone.
 
-    `subject_clause` keeps only the text before the first comma, where prompts name their
-    subject ("soft colors" later in the prompt is a modifier, not a subject).
+    Importing `textblob` imports NLTK (and with it scipy and scikit-learn: seconds); the
+    parser module uses the standard library only, so it is loaded on its own.
     """
-    found: list[str] = []
+    spec = importlib.util.find_spec("textblob")
+    if spec is None or not spec.submodule_search_locations:
+        raise CurateError("Subjects are found with TextBlob's part-of-speech tagger: pip install textblob")
+    root = Path(list(spec.submodule_search_locations)[0])
+    module_spec = importlib.util.spec_from_file_location("curate_pattern_text", root / "_text.py")
+    module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
+    module_spec.loader.exec_module(module)  # type: ignore[union-attr]
+    data = root / "en"
+    lexicon = module.Lexicon(path=str(data / "en-lexicon.txt"), morphology=str(data / "en-morphology.txt"),
+                             context=str(data / "en-context.txt"), entities=str(data / "en-entities.txt"),
+                             language="en")
+    return module.Parser(lexicon=lexicon, default=("NN", "NNP", "CD"), language="en")
+
+
+@functools.lru_cache(maxsize=65536)
+def noun_phrases(clause: str) -> tuple[tuple[str, bool], ...]:
+    """(phrase, after a preposition) for each noun phrase of a clause, in order.
+
+    A participle tagged as a verb right before a noun phrase ("ruined hall") is read as its
+    adjective, and a noun or foreign word the chunker left out ("samurai") as a phrase of its
+    own; leading determiners and pronouns are dropped; phrases keep 1-4 words.
+    """
+    found: list[tuple[str, bool]] = []
+    for sentence in pattern_parser().parse(clause, tags=True, chunks=True, collapse=False):
+        current: list[str] = []
+        setting = False
+        opened = setting
+        for i, (word, tag, chunk, _) in enumerate(sentence):
+            joins = _is_participle(sentence, i) or (chunk == "O" and tag.startswith(("FW", "NN")))  # missed nouns
+            if chunk.endswith("NP") or joins:
+                if chunk.startswith("B-") and current and not _is_participle(sentence, i - 1):
+                    found += _phrase(current, opened)
+                    current = []
+                if not current:
+                    opened = setting
+                if tag.startswith(NOUN_TAGS):
+                    current.append(word)
+                continue
+            found += _phrase(current, opened)
+            current = []
+            if tag in ("IN", "TO") and word != "of":
+                setting = True
+        found += _phrase(current, opened)
+    return tuple(found)
+
+
+def _is_participle(sentence: list[list[str]], i: int) -> bool:
+    """A participle outside a noun phrase that runs straight into an adjective or noun: "ruined hall"
+    (not "holding a staff", whose verb takes an object)."""
+    return (0 <= i < len(sentence) - 1 and sentence[i][1].startswith(("VBN", "VBG"))
+            and not sentence[i][2].endswith("NP") and sentence[i + 1][1].startswith(("NN", "JJ")))
+
+
+def _phrase(words: list[str], setting: bool) -> list[tuple[str, bool]]:
+    while words and words[-1].isdigit():
+        words = words[:-1]
+    if not 1 <= len(words) <= 4 or words[-1] in PICTURE_KINDS:
+        return []
+    return [(" ".join(words), setting)]
+
+
+def chunks(prompt: str, *, subject_clause: bool = False) -> list[str]:
+    """Noun phrases of one prompt (artists and style phrases cut out), in order, without duplicates.
+
+    `subject_clause` keeps only subject candidates: phrases before the first comma that are not
+    the object of a preposition other than "of" (settings such as "in a snowy forest").
+    """
     text = normalize(prompt).lower()
     text = text.split(",", 1)[0] if subject_clause else text
+    found: list[str] = []
     for clause in ARTIST_PATTERN.sub(",", STYLE_PATTERN.sub(",", text)).split(","):
-        current: list[str] = []
-        for word in WORD.findall(clause) + ["of"]:  # a sentinel function word closes the clause
-            if word not in FUNCTION_WORDS:
-                current.append(word)
-                continue
-            phrase = _trim(current)
-            if phrase and phrase not in found:
+        for phrase, setting in noun_phrases(clause.strip()) if clause.strip() else ():
+            if phrase not in found and not (subject_clause and setting):
                 found.append(phrase)
-            current = []
     return found
-
-
-def _trim(words: list[str]) -> str:
-    while words and words[0] in DETERMINERS:
-        words = words[1:]
-    return " ".join(words) if 1 <= len(words) <= 4 and not words[-1].isdigit() else ""
 
 
 def score_subjects(prompts: Iterable[str], *, min_frequency: int = 2) -> list[Subject]:

@@ -85,6 +85,7 @@ def test_an_existing_captioner_is_not_overwritten_by_accident(trained, subsets, 
 
 
 def test_a_reloaded_checkpoint_writes_the_same_text(trained, tmp_path) -> None:
+    from curate.captioner.image_tower import FrozenTowerCopy
     from curate.captioner.store import save_checkpoint
     from curate.models.image_encoder import ImageEncoder
 
@@ -94,10 +95,14 @@ def test_a_reloaded_checkpoint_writes_the_same_text(trained, tmp_path) -> None:
     greedy = DecodeConfig(max_length=16)
     beams = DecodeConfig(max_length=16, num_beams=3)
     before = (model.generate(features, settings=greedy), model.generate(features, settings=beams))
-    save_checkpoint(tmp_path / "copy", model, card)
+    tower = ImageEncoder(image, device=torch.device("cpu"))
+    save_checkpoint(tmp_path / "copy", model, card, image_tower=FrozenTowerCopy(tower))
     again, card_again, image_again = load_checkpoint(tmp_path / "copy", device=torch.device("cpu"))
     assert (again.generate(features, settings=greedy), again.generate(features, settings=beams)) == before
-    assert card_again == card and image_again == image and ImageEncoder(image, device=torch.device("cpu")).dim == card.image_dim
+    # The tower travels inside the checkpoint: the copy loads its own, with the same weights.
+    assert card_again == card and image_again == str(tmp_path / "copy" / "image")
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    assert np.array_equal(ImageEncoder(image_again, device=torch.device("cpu")).encode(pixels), tower.encode(pixels))
 
 
 def test_training_from_stored_embeddings_skips_the_image_tower(subsets, caption_models, tmp_path) -> None:

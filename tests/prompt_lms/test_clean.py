@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from curate.errors import CurateError
+from curate.prompt_lms.blocklist import load_blocklist
 from curate.prompt_lms.clean import (
     add_tags,
-    load_blocklist,
     normalize,
     plain_version,
     strip_tags,
@@ -61,8 +61,36 @@ def test_plain_version_keeps_the_subject_and_drops_style(detailed: str, plain: s
 def test_chunker_finds_noun_phrases_not_artists_or_style() -> None:
     prompt = "a red fox in a snowy forest by greg rutkowski, highly detailed, soft colors"
     assert chunks(prompt) == ["red fox", "snowy forest", "soft colors"]
-    assert chunks(prompt, subject_clause=True) == ["red fox", "snowy forest"]
+    assert chunks(prompt, subject_clause=True) == ["red fox"]  # "in a snowy forest" is the setting
     assert subject_of(prompt) == "red fox"
+
+
+HELD_OUT_SUBJECTS = ["a knight", "an old wizard", "a merchant", "a white horse", "a young witch", "a giant robot",
+                     "a tiny mouse", "a samurai"]
+HELD_OUT_SETTINGS = ["in a ruined hall", "at a busy market", "on a misty hill", "under a stormy sky",
+                     "inside a crystal cave", "beside a frozen lake"]
+
+
+def test_subjects_of_prompts_written_another_way_are_subjects_not_settings() -> None:
+    """Prompts of another shape than the synthetic corpus's: two-word settings, one-word subjects."""
+    import random
+
+    rng = random.Random(4)
+    prompts = [f"{rng.choice(HELD_OUT_SUBJECTS)} {rng.choice(HELD_OUT_SETTINGS)}, "
+               f"{rng.choice(['oil painting', 'dramatic lighting', 'concept art'])}, "
+               f"by {rng.choice(['artgerm', 'wlop'])}"
+               for _ in range(200)]
+    top = {s.phrase for s in score_subjects(prompts, min_frequency=2)[:8]}
+    assert top == {s.split(" ", 1)[1] for s in HELD_OUT_SUBJECTS}, top
+
+
+@pytest.mark.parametrize("prompt, subjects", [
+    ("portrait of an old wizard holding a staff", ["old wizard", "staff"]),  # a picture kind is no subject
+    ("an astronaut riding a horse on mars", ["astronaut", "horse"]),  # the verb is not part of a phrase
+    ("a knight in a ruined hall", ["knight"]),  # "ruined" read as an adjective, of the setting
+])
+def test_subject_candidates_follow_the_parse(prompt: str, subjects: list[str]) -> None:
+    assert chunks(prompt, subject_clause=True) == subjects
 
 
 def test_subject_scores_prefer_frequent_specific_two_word_phrases() -> None:
