@@ -10,6 +10,7 @@ from click.testing import CliRunner, Result
 
 from curate.cli.app import app
 from curate.schemas.layout import RunLayout
+from tests.cli_checks import one_line_error
 from tests.fixtures import wds_members, write_tar
 from tests.pipelines.conftest import tiny_encoders, tiny_models  # noqa: F401  (models for embed tests)
 from tests.pipelines.fake_scores import score_shards
@@ -55,13 +56,8 @@ def invoke(*args: str) -> Result:
 
 def assert_one_line_error(result: Result, *says: str) -> str:
     """Exit 2, no traceback, exactly one `error:` line on stderr that holds each of `says`."""
-    assert result.exit_code == 2, (result.output, result.exception)
     assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    for needle in says:
-        assert needle in lines[0], lines[0]
-    return lines[0]
+    return one_line_error(result, *says)
 
 
 def files_under(folder: Path) -> set[Path]:
