@@ -1,6 +1,9 @@
 """Terminal output: logs and progress on stderr, results on stdout, `--quiet` honoured.
 
 Keeping logs off stdout lets users pipe a command's result (a table, JSON, CSV) elsewhere.
+Both consoles print text as it is, never as rich markup: what they show is often data (a
+caption `[/x]`, a key, a shard name, a path), and markup in data would restyle the output or
+crash it with a `MarkupError`. Styling is given as `Text` styles, never inside strings.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-stderr = Console(stderr=True)
-stdout = Console()
+stderr = Console(stderr=True, markup=False)
+stdout = Console(markup=False)
 log = logging.getLogger("curate")
 
 
@@ -68,12 +71,12 @@ class RateColumn(ProgressColumn):
 def make_progress(*, unit: str = "pairs", quiet: bool = False, **kwargs: Any) -> Progress:
     """A progress bar with count, rate and ETA; disabled (but still usable) when quiet."""
     return Progress(
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}", style="progress.description", markup=False),  # shard names are data
         BarColumn(),
         MofNCompleteColumn(),
         RateColumn(unit),
         TimeElapsedColumn(),
-        TextColumn("ETA"),
+        TextColumn("ETA", markup=False),
         TimeRemainingColumn(),
         console=stderr,
         disable=quiet,

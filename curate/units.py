@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from curate.errors import CurateError
@@ -14,6 +15,7 @@ _UNITS = {
     "t": 1000**4, "tb": 1000**4, "tib": 1024**4,
 }
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+LARGEST_SIZE = 1000**5  # 1 PB: far above any budget, far below where floats lose whole bytes
 
 
 def parse_size(text: str, *, option: str) -> int:
@@ -21,8 +23,16 @@ def parse_size(text: str, *, option: str) -> int:
     match = _SIZE.match(text)
     unit = match.group(2).lower() if match else None
     if match is None or unit not in _UNITS:
-        raise CurateError(f"{option} must be a size such as 512MB, 2GB or 1.5GiB (got '{text}').")
-    return int(float(match.group(1)) * _UNITS[unit])
+        raise CurateError(f"{option} must be a size such as 512MB, 2GB or 1.5GiB (got '{_shown(text)}').")
+    size = float(match.group(1)) * _UNITS[unit]
+    if not math.isfinite(size) or size > LARGEST_SIZE:
+        raise CurateError(f"{option} must be at most 1PB (got '{_shown(text)}').")
+    return int(size)
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """The value as typed, cut if it is long (a pasted 400-digit number stays one short line)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def format_size(count: float) -> str:

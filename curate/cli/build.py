@@ -9,6 +9,7 @@ as one `error:` line and exit code 2, never a traceback. Plain click (no rich he
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib
@@ -19,14 +20,46 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import click
 
-from curate.errors import CurateError
+from curate.errors import CurateError, environment_problem
 from curate.schemas.config.options import OptionSpec, is_nested, long_flag, spec_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 QUIET_HELP = "Silence logs and progress; print only results and errors."
 
 
-class FlowGroup(click.Group):
+class OneLineUsageError(click.UsageError):
+    """A command-line mistake click found (a bad integer, an unknown option) as one `error:` line;
+    click's own shows the usage, a hint and the error over four."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", file=file, err=True)
+
+
+class OneLineUsage:
+    """Mixed into the group and command classes: usage errors leave as `OneLineUsageError`."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        with one_line_usage():
+            return super().make_context(info_name, args, parent=parent, **extra)  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def one_line_usage() -> Iterator[None]:
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:  # `curate` alone prints the help, as asked
+        raise
+    except click.UsageError as exc:
+        where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx is not None else ""
+        raise OneLineUsageError(exc.format_message().rstrip(".") + where + ".", ctx=exc.ctx) from None
+
+
+class FlowCommand(OneLineUsage, click.Command):
+    """A command whose usage errors are one line."""
+
+
+class FlowGroup(OneLineUsage, click.Group):
     """A command group that lists its commands in the order they were added (the flow's).
 
     A lazy entry (name -> module, one-line help) is registered from its module only when it is
@@ -39,6 +72,10 @@ class FlowGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands) + [name for name in self.lazy if name not in self.commands]
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        with one_line_usage():  # `curate embedd`: no such command
+            return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy and name not in self.commands:
@@ -67,18 +104,25 @@ def subgroup(parent: FlowGroup, name: str, help: str | None = None) -> FlowGroup
 
 
 def reports_errors(fn: F) -> F:
-    """Print a `CurateError` as one line and exit 2 instead of showing a traceback."""
+    """Print a `CurateError`, or an OSError the user can fix (`environment_problem`), as one line
+    and exit 2 instead of showing a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from rich.markup import escape
+        from rich.text import Text
 
         from curate.console import stderr
 
         try:
             return fn(*args, **kwargs)
-        except CurateError as exc:  # escaped: messages quote paths and hints with [brackets]
-            stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        except CurateError as exc:  # plain text: messages quote paths, captions and hints with [brackets]
+            stderr.print(Text.assemble(("error:", "bold red"), " ", str(exc)), highlight=False, soft_wrap=True)
+            raise click.exceptions.Exit(2) from None
+        except OSError as exc:  # a full disk, a read-only folder: the user's to fix, not a bug
+            problem = environment_problem(exc)
+            if problem is None:
+                raise
+            stderr.print(Text.assemble(("error:", "bold red"), " ", problem), highlight=False, soft_wrap=True)
             raise click.exceptions.Exit(2) from None
         except KeyboardInterrupt:
             stderr.print("interrupted; rerun the same command to resume where it stopped")
@@ -121,7 +165,7 @@ def command(parent: click.Group, config_type: type, *, name: str | None = None, 
             run(config, quiet=hushed) if quiet else run(config)
 
         doc = (run.__doc__ or "").strip()
-        parent.add_command(click.Command(
+        parent.add_command(FlowCommand(
             name or run.__name__.rstrip("_").replace("_", "-"), params=declared, callback=callback,
             help=doc + arguments_help(params), short_help=doc.split("\n")[0],
             context_settings={"help_option_names": ["--help", "-h"], "max_content_width": 100},
@@ -150,8 +194,9 @@ def click_param(param: Param) -> click.Parameter:
         default = list(default) or None
     if spec.argument:
         metavar = (spec.metavar or param.field.name.upper()) + ("..." if many else "")
+        given = {} if spec.required else {"default": default}  # click takes an explicit None as a value given
         return click.Argument([param.name], type=kind, nargs=-1 if many else 1, required=spec.required,
-                              default=None if spec.required else default, metavar=metavar)
+                              metavar=metavar, **given)
     if kind is bool:
         return click.Option([*flags(param.field), param.name], is_flag=True, default=bool(default), help=spec.help,
                             show_default=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from curate.io.location import TMP_SUFFIX, Location, RemotePath, tmp_name, upload
+from curate.io.process import this_writer_tag, writer_of
 from curate.io.scratch import scratch_dir
 
 
@@ -76,17 +77,41 @@ def write_json_atomic(final: Path, payload: Any) -> None:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def remove_stale_tmp(folder: Location) -> int:
-    """Delete temporary files a killed run left behind; returns how many were removed."""
+def remove_stale_tmp(folder: Location, *, settled_before: float | None = None) -> int:
+    """Delete temporary files whose writers are gone (killed runs); returns how many were removed.
+
+    A file of a process still running is never touched: another command writing the same
+    folder, or a worker of this run, keeps its half-written output. A writer on this host is
+    gone when its pid no longer runs. Another host's process cannot be asked: its files go
+    only if last modified before `settled_before`, a moment the caller knows none of its own
+    writers ran (when it took the folder's lock, or after its workers all finished).
+    """
     if not folder.is_dir():
         return 0
-    stale = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)]
+    stale = [p for p in folder.iterdir() if is_stale_tmp(p, settled_before=settled_before)]
     for p in stale:
-        if p.is_dir() and not p.is_symlink():  # an image-folder shard being written
+        if isinstance(p, Path) and p.is_dir() and not p.is_symlink():  # an image-folder shard being written
             shutil.rmtree(p, ignore_errors=True)
         else:
             p.unlink(missing_ok=True)
     return len(stale)
+
+
+def is_stale_tmp(path: Location, *, settled_before: float | None = None) -> bool:
+    """Whether `path` is a temporary file (`.<name>.<pid>@<host>.tmp`) whose writer is gone."""
+    if not (path.name.startswith(".") and path.name.endswith(TMP_SUFFIX)):
+        return False
+    writer = writer_of(path.name)
+    if writer is None:  # no writer recorded: a file of an older version, left by a killed run
+        return True
+    if writer.here:
+        return not writer.running()
+    if settled_before is None or not isinstance(path, Path):
+        return False
+    try:
+        return path.lstat().st_mtime < settled_before
+    except FileNotFoundError:
+        return False
 
 
 @contextmanager
@@ -104,7 +129,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
-        old = final.with_name(f".{final.name}.{os.getpid()}.old{TMP_SUFFIX}")
+        old = final.with_name(f".{final.name}.old.{this_writer_tag()}{TMP_SUFFIX}")
         if final.exists():
             os.replace(final, old)
         os.replace(tmp, final)
@@ -114,11 +139,13 @@ def atomic_dir(final: Path) -> Iterator[Path]:
 
 
 def remove_stale_dirs(final: Path) -> int:
-    """Delete temporary siblings of `final` that a killed `atomic_dir` left behind."""
+    """Delete temporary siblings of `final` that a killed `atomic_dir` left behind (never those of
+    a process still running)."""
     final = Path(final)
     if not final.parent.is_dir():
         return 0
-    stale = [p for p in final.parent.glob(f".{final.name}.*{TMP_SUFFIX}") if p.is_dir()]
+    stale = [p for p in final.parent.iterdir()
+             if p.name.startswith(f".{final.name}.") and p.is_dir() and is_stale_tmp(p)]
     for p in stale:
         shutil.rmtree(p, ignore_errors=True)
     return len(stale)

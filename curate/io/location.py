@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence, TypeVar, Union
 
 from curate.errors import CurateError
+from curate.io.process import this_writer_tag
 from curate.schemas.config.checks import URL_PATTERN, unfold
 
 BRACE_RANGE = re.compile(r"\{(\d+)\.\.(\d+)\}")
@@ -155,8 +156,9 @@ Location = Union[Path, RemotePath]
 
 
 def tmp_name(final: Path) -> Path:
-    """The temporary sibling of `final`; unique per process so two writers never collide."""
-    return final.with_name(f".{final.name}.{os.getpid()}{TMP_SUFFIX}")
+    """The temporary sibling of `final`, `.<name>.<pid>@<host>.tmp`: unique per process so two
+    writers never collide, and naming its writer so a sweep can tell whether it is gone."""
+    return final.with_name(f".{final.name}.{this_writer_tag()}{TMP_SUFFIX}")
 
 
 def with_locations(config: C, *names: str) -> C:

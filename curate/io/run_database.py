@@ -1,10 +1,16 @@
 """DuckDB views over a run's tables, so `sql`, `report` and `filter --where` see one schema.
 
 A view per table (`scores`, `embeddings`, `errors`) reads the completed shard files of that
-table with `union_by_name`, so shards whose meta columns differ still stack. A table with
-no files gets no view: a query naming it is told which views exist instead of failing on
-an empty glob. The vector columns are left out of `embeddings` unless asked for, because a
-stray `SELECT *` over millions of 2048-d rows is never what a user meant.
+table, columns matched by name, so shards whose meta columns differ still stack. A table
+with no files gets no view: a query naming it is told which views exist instead. The
+vector columns are left out of `embeddings` unless asked for, because a stray `SELECT *`
+over millions of 2048-d rows is never what a user meant.
+
+File names are data (a shard may be called `0*.tar`): the files are handed to DuckDB as a
+pyarrow dataset of exact paths, never as a path string DuckDB would expand as a glob. The
+connection reaches nothing else: external access (files, URLs, extensions) is off and its
+configuration is locked once the views exist, so a query can read the run and nothing
+more, and writes nothing (`open_connection`).
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from curate.errors import CurateError
 from curate.schemas.layout import RunLayout
@@ -22,8 +29,11 @@ from curate.schemas.tables import Table
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow.dataset as ds
 
 VECTOR_COLUMNS = ("image_emb", "text_emb")
+# What `curate sql` runs: statements that only read (DESCRIBE, SHOW, SUMMARIZE and WITH parse as SELECT).
+READING_STATEMENTS = ("SELECT", "EXPLAIN")
 WHAT_MAKES = {Table.EMBEDDINGS: "curate embed", Table.ERRORS: "curate embed", Table.SCORES: "curate score"}
 
 
@@ -39,19 +49,20 @@ class RunDatabase:
     """An in-memory DuckDB connection with one view per table the run holds."""
 
     def __init__(self, run_dir: Path, *, vectors: bool = False) -> None:
-        import duckdb
 
         self.layout = RunLayout(Path(run_dir))
         if not self.layout.root.is_dir():
             raise CurateError(f"Run directory {run_dir} does not exist.")
-        self.con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
+        self.con: duckdb.DuckDBPyConnection = open_connection()
         self.views: list[str] = []
         self.vectors = vectors
         for table in Table:
             files = self.layout.shard_files(table)
             if files:
-                self.con.execute(_view_sql(table, files, hide_vectors=not vectors and table == Table.EMBEDDINGS))
+                hidden = VECTOR_COLUMNS if not vectors and table == Table.EMBEDDINGS else ()
+                self.con.register(table.value, table_dataset(files, leave_out=hidden))
                 self.views.append(table)
+        lock(self.con)
         if not self.views:
             raise CurateError(f"{run_dir} holds no {', '.join(t.value for t in Table)} files; is it a run directory?")
 
@@ -124,6 +135,26 @@ class RunDatabase:
         )
 
 
+def check_reading_query(query: str) -> None:
+    """Refuse anything but one statement that reads: `curate sql` never writes, attaches or
+    configures (its --output is the only file it writes). The locked connection refuses these
+    too; this says so in words before DuckDB sees the query."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise CurateError(one_line(str(exc))) from None
+    if len(statements) != 1:
+        raise CurateError(f"Give one query; this text holds {len(statements)} statements.")
+    kind = statements[0].type.name
+    if kind not in READING_STATEMENTS:
+        raise CurateError(
+            f"curate sql only reads the run: a {kind} statement is refused. To keep an answer, pass "
+            "--format csv|json|parquet --output FILE."
+        )
+
+
 def one_line(message: str) -> str:
     """DuckDB's multi-line error without the `LINE 1: ... ^^^` caret drawing, on one line."""
     kept = []
@@ -136,12 +167,73 @@ def one_line(message: str) -> str:
     return " ".join(kept) or message.strip()
 
 
-def _view_sql(table: str, files: list[Path], *, hide_vectors: bool) -> str:
-    listed = ", ".join(sql_literal(str(f)) for f in files)
-    columns = f"* EXCLUDE ({', '.join(VECTOR_COLUMNS)})" if hide_vectors else "*"
-    return f"CREATE VIEW {table} AS SELECT {columns} FROM read_parquet([{listed}], union_by_name = true)"
+def open_connection() -> "duckdb.DuckDBPyConnection":
+    """An in-memory DuckDB that reaches nothing but what is registered on it.
+
+    No files or URLs (so no `COPY ... TO`, `ATTACH 'file'`, `read_text('/etc/...')`), no
+    extensions installed or loaded, no Python variables found by name; spilled intermediate
+    results go to this process's scratch folder, not the working directory. Call `lock`
+    once the views exist, so a query cannot switch any of this back on.
+    """
+    import duckdb
+
+    from curate.io.scratch import scratch_dir
+
+    return duckdb.connect(":memory:", config={
+        "enable_external_access": False,
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "python_enable_replacements": False,
+        "temp_directory": str(scratch_dir() / "duckdb"),
+    })
 
 
-def sql_literal(text: str) -> str:
-    """A SQL string literal (paths may hold quotes)."""
-    return "'" + text.replace("'", "''") + "'"
+def lock(con: "duckdb.DuckDBPyConnection") -> None:
+    """Freeze the connection's configuration (`SET`, `PRAGMA`, `RESET` fail from here on)."""
+    con.execute("SET lock_configuration = true")
+
+
+def table_dataset(files: list[Path], *, leave_out: tuple[str, ...] = (), schema: pa.Schema | None = None) -> "ds.Dataset":
+    """The files as one dataset, by exact path: columns matched by name (a file lacking one
+    gives NULLs), types widened where files differ, `leave_out` columns never read."""
+    import pyarrow.dataset as ds
+
+    schema = schema if schema is not None else union_schema(files, leave_out=leave_out)
+    return ds.dataset([str(f) for f in files], schema=schema, format="parquet")
+
+
+def union_schema(files: list[Path], *, leave_out: tuple[str, ...] = ()) -> pa.Schema:
+    """One schema over the files' footers (as DuckDB's `union_by_name` would stack them)."""
+    merged, _ = merge_fields(pq.read_schema(f) for f in files)
+    return pa.schema([f.with_type(duckdb_readable(f.type)) for f in merged if f.name not in leave_out])
+
+
+def duckdb_readable(dtype: pa.DataType) -> pa.DataType:
+    """`dtype` with half floats (the vectors' storage) read as float32: DuckDB has no float16."""
+    if pa.types.is_float16(dtype):
+        return pa.float32()
+    if pa.types.is_fixed_size_list(dtype):
+        return pa.list_(duckdb_readable(dtype.value_type), dtype.list_size)
+    if pa.types.is_list(dtype):
+        return pa.list_(duckdb_readable(dtype.value_type))
+    if pa.types.is_large_list(dtype):
+        return pa.large_list(duckdb_readable(dtype.value_type))
+    return dtype
+
+
+def merge_fields(schemas: Iterable[pa.Schema]) -> tuple[pa.Schema, frozenset[str]]:
+    """The union of the schemas' columns in first-seen order, types widened where they differ
+    (uint16 and int64 -> int64). A column whose types cannot be merged (int64 in one file,
+    string in another) becomes string; its name is returned so values can be turned into text."""
+    by_name: dict[str, list[pa.Field]] = {}
+    for schema in schemas:
+        for field in schema:
+            by_name.setdefault(field.name, []).append(field.remove_metadata())
+    fields, as_text = [], set()
+    for name, variants in by_name.items():
+        try:
+            fields.append(pa.unify_schemas([pa.schema([f]) for f in variants], promote_options="permissive")[0])
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            fields.append(pa.field(name, pa.string()))
+            as_text.add(name)
+    return pa.schema(fields), frozenset(as_text)

@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from curate.io.process import is_running
+
 SCRATCH_NAME = "curate-scratch"
 _swept = False
 
@@ -40,17 +42,8 @@ def sweep_dead(root: Path) -> int:
     """Remove the scratch folders of processes that no longer run; returns how many went."""
     if not root.is_dir():
         return 0
-    dead = [p for p in root.iterdir() if p.name.isdigit() and not _running(int(p.name))]
+    dead = [p for p in root.iterdir() if p.name.isdigit() and not is_running(int(p.name))]
     for folder in dead:
         shutil.rmtree(folder, ignore_errors=True)
     return len(dead)
 
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True

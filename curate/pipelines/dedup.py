@@ -25,6 +25,7 @@ from curate.errors import CurateError
 from curate.index.groups import connected_components, group_sizes
 from curate.index.store import BuiltIndex, dedup_table
 from curate.io.atomic import atomic_dir, remove_stale_dirs, write_json_atomic
+from curate.io.run_lock import hold
 from curate.io.embeddings import embeddings_files, iter_batches, vectors
 from curate.io.tables import ParquetTableWriter
 from curate.models.projection import Projection
@@ -132,9 +133,14 @@ def up_to_date(existing: DedupSummary | None, built: BuiltIndex, config: DedupCo
 def run_dedup(config: DedupConfig, *, quiet: bool = False) -> DedupResult:
     """Find the groups, choose the kept rows, write `RUN_DIR/dedup/` atomically."""
     config.validate()
-    built = BuiltIndex.open(config.run_dir)
-    files = embeddings_files(config.run_dir)
-    built.check_current(files)
+    with hold(config.run_dir, "dedup", option="RUN_DIR"):  # one writer per run
+        built = BuiltIndex.open(config.run_dir)
+        files = embeddings_files(config.run_dir)
+        built.check_current(files)
+        return _dedup(config, built, files, quiet=quiet)
+
+
+def _dedup(config: DedupConfig, built: BuiltIndex, files: list[Path], *, quiet: bool) -> DedupResult:
     folder = RunLayout(config.run_dir).dedup_dir
     existing = read_summary(folder)
     if not config.overwrite and up_to_date(existing, built, config):

@@ -27,6 +27,7 @@ from curate.io.formats.detect import find_shards
 from curate.io.formats.registry import READERS, sidecars_of
 from curate.io.location import check_backend, io_map, is_url, with_locations
 from curate.io.mirror import ShardMirror
+from curate.io.run_lock import hold
 from curate.io.stats_files import write_outcome
 from curate.io.tables import ParquetTableWriter, table_schema
 from curate.models.encoders import Encoders, load_encoders
@@ -45,6 +46,7 @@ from curate.versions import library_versions
 
 log = logging.getLogger("curate")
 STEP = "embed"
+LOOKAHEAD_BATCHES = 4  # batches' worth of image bytes queued for decoding at most
 
 
 def check_sample(sample: Sample) -> SampleError | None:
@@ -69,6 +71,11 @@ def guarded(records: Iterable[Record], shard_id: str) -> Iterator[Record]:
 def images_of(batch: list[Sample]) -> list[bytes]:
     """What a decode worker receives: only the bytes, not the whole samples."""
     return [s.image for s in batch]  # type: ignore[misc]
+
+
+def batch_bytes(batch: list[Sample]) -> int:
+    """The image bytes a batch holds (what the pool's look-ahead budget counts)."""
+    return sum(len(s.image) for s in batch)  # type: ignore[arg-type]
 
 
 class ShardEmbedder:
@@ -121,21 +128,27 @@ class ShardEmbedder:
         if self.config.limit is not None:
             records = islice(records, self.config.limit)
         batch: list[Sample] = []
+        budget, held = self.config.batch_bytes, 0
         for record in records:
             problem = record if isinstance(record, SampleError) else check_sample(record)
             if problem is not None:
                 errors.add(problem)
                 self.advance(1)
                 continue
+            size = len(record.image)  # type: ignore[union-attr,arg-type]
+            if batch and held + size > budget:  # huge images: the byte budget closes the batch first
+                yield batch
+                batch, held = [], 0
             batch.append(record)  # type: ignore[arg-type]
+            held += size
             if len(batch) == self.config.batch_size:
                 yield batch
-                batch = []
+                batch, held = [], 0
         if batch:
             yield batch
 
     def _embed_all(self, emb: ParquetTableWriter, errors: ErrorTable) -> int:
-        stream = self.pool.map(decode_batch, self._batches(errors), args=(self.prep,), payload=images_of)
+        stream = self.pool.map(decode_batch, self._batches(errors), args=(self.prep,), payload=images_of, size=batch_bytes)
         pairs = 0
         while True:
             with self.timer.stage("read+decode wait"):
@@ -145,6 +158,7 @@ class ShardEmbedder:
             batch, decoded = item
             pairs += self._embed_batch(batch, decoded, emb, errors)
             self.advance(len(batch))
+            del item, batch, decoded  # dropped before the next batch is read, not after
 
     def _embed_batch(self, batch: list[Sample], decoded: DecodedBatch, emb: ParquetTableWriter, errors: ErrorTable) -> int:
         for index, kind, message in decoded.failed:
@@ -193,7 +207,8 @@ class EmbedWorker:
             self.encoders = load_encoders(config.encoders)
         log.info("encoders on %s: %s + %s", self.encoders.device, config.encoders.image_checkpoint,
                  config.encoders.text_checkpoint)
-        self.pool = OrderedPool(config.workers).__enter__()
+        # Look-ahead: as many batches as keep the workers busy, and at most a few batches' bytes.
+        self.pool = OrderedPool(config.workers, max_in_flight_bytes=LOOKAHEAD_BATCHES * config.batch_bytes).__enter__()
         self.mirror = ShardMirror(sidecars_of)
 
     def run(self, shard: Shard, advance: Callable[[int], None] = ignore_progress,
@@ -229,9 +244,14 @@ def run_embed(config: EmbedConfig, *, quiet: bool = False) -> StepOutcome:
     config.validate()
     config = with_locations(config, "inputs", "out")
     check_backend(config.out)
-    layout = RunLayout(config.out)
     shards = find_shards(list(config.inputs), format=config.format)
-    _remove_stale_tmp(layout)
+    with hold(config.out, STEP) as since:  # one writer per run: a second one would sweep our temp files
+        return _embed(config, shards, settled_before=since, quiet=quiet)
+
+
+def _embed(config: EmbedConfig, shards: list[Shard], *, settled_before: float, quiet: bool) -> StepOutcome:
+    layout = RunLayout(config.out)
+    _remove_stale_tmp(layout, settled_before=settled_before)
     existing = {p.name for p in layout.shard_files(Table.EMBEDDINGS)}
     done = io_map(partial(finished, layout, config=config, existing=existing), shards, remote=is_url(layout.root))
     todo = [s for s, finished_ in zip(shards, done) if not finished_]
@@ -242,13 +262,13 @@ def run_embed(config: EmbedConfig, *, quiet: bool = False) -> StepOutcome:
         return StepOutcome(STEP, skipped, 0.0)
     job = ShardJob(todo, partial(EmbedWorker, config), label=STEP, total=_estimate_total(todo, config), quiet=quiet)
     outcome = make_executor(config.executor).run(job)
-    _remove_stale_tmp(layout)  # what workers killed mid-shard (and then retried) left behind
+    _remove_stale_tmp(layout, settled_before=time.time())  # what workers killed mid-shard (and retried) left behind
     return StepOutcome(STEP, skipped + outcome.results, outcome.seconds)
 
 
-def _remove_stale_tmp(layout: RunLayout) -> None:
+def _remove_stale_tmp(layout: RunLayout, *, settled_before: float) -> None:
     for folder in (layout.table_dir(Table.EMBEDDINGS), layout.table_dir(Table.ERRORS), layout.stats_dir(STEP)):
-        remove_stale_tmp(folder)
+        remove_stale_tmp(folder, settled_before=settled_before)
 
 
 def _estimate_total(shards: list[Shard], config: EmbedConfig) -> int | None:

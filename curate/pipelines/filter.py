@@ -25,6 +25,8 @@ from curate.io.formats.base import Shard, ShardReader, lookup
 from curate.io.formats.registry import READERS, WRITERS, sidecars_of
 from curate.io.location import location
 from curate.io.mirror import ShardMirror
+from curate.io.run_database import merge_fields
+from curate.io.run_lock import hold
 from curate.io.safety import SHARD_ERRORS
 from curate.schemas.config.flow import FilterConfig
 from curate.schemas.layout import RunLayout
@@ -103,27 +105,37 @@ def run_filter(config: FilterConfig, *, quiet: bool = False) -> FilterSummary:
     writer_cls = lookup(WRITERS, config.format, "--format")
     start = time.perf_counter()
     infos = read_scores_infos(RunLayout(config.run_dir))
-    with ScoresDatabase(list(infos)) as db:
+    with open_scores(config, list(infos)) as db:
         selection = build_selection(config, db)
         outcomes = outcomes_by_file(db, selection)
         shards = [ScoredShard(path, info, outcomes[str(path)]) for path, info in infos.items()]
         check_out_dir(config, shards)
         check_sources(shards)
-        done = prepare_subset_dir(config.out, plan_fingerprint(_plan(config, shards)), overwrite=config.overwrite)
-        meta, as_text = meta_schema_of(s.reader() for s in shards if s.kept)
-        roller = ShardRoller(
-            config.out, writer_cls=writer_cls, shard_size=config.shard_size,
-            meta_schema=meta, as_text=as_text, done=done,
-        )
-        read = _copy_with_progress(shards, db=db, selection=selection, roller=roller, quiet=quiet)
-    manifest = make_manifest(config, shards, selection, roller)
-    finish_subset_dir(config.out, manifest.to_json())
+        with hold(config.out, "filter"):  # one writer per subset folder
+            done = prepare_subset_dir(config.out, plan_fingerprint(_plan(config, shards)), overwrite=config.overwrite)
+            meta, as_text = meta_schema_of(s.reader() for s in shards if s.kept)
+            roller = ShardRoller(
+                config.out, writer_cls=writer_cls, shard_size=config.shard_size,
+                meta_schema=meta, as_text=as_text, done=done,
+            )
+            read = _copy_with_progress(shards, db=db, selection=selection, roller=roller, quiet=quiet)
+            manifest = make_manifest(config, shards, selection, roller)
+            finish_subset_dir(config.out, manifest.to_json())
     summary = FilterSummary(manifest, time.perf_counter() - start, read, len(done))
     if not manifest.counts.kept:
         log.warning("no pair passed the criteria: %s holds only its manifest", config.out)
     log.info("wrote %d %s shards to %s (%s pairs/s)", len(manifest.outputs), config.format, config.out,
              f"{summary.rows_per_second:,.0f}")
     return summary
+
+
+def open_scores(config: FilterConfig, files: list[Path]) -> ScoresDatabase:
+    """The scores files as DuckDB views, with the --where parsed and the dedup table if asked for."""
+    if not config.dedup:
+        return ScoresDatabase(files, where=config.where)
+    from curate.index.store import dedup_table  # imports torch: only when asked for
+
+    return ScoresDatabase(files, where=config.where, dedup=dedup_table(config.run_dir))
 
 
 def read_scores_infos(layout: RunLayout) -> dict[Path, ScoresInfo]:
@@ -184,21 +196,9 @@ def check_sources(shards: list[ScoredShard]) -> None:
 
 def meta_schema_of(readers: Iterable[ShardReader]) -> tuple[pa.Schema, frozenset[str]]:
     """One meta schema for every output shard: the union of the sources' meta columns, types
-    widened where they differ (uint16 and int64 -> int64). A column whose types cannot be
-    merged (int64 in one source, string in another) becomes string; its name is returned
-    so the values are turned into text before writing."""
-    by_name: dict[str, list[pa.Field]] = {}
-    for schema in (reader.meta_schema() for reader in readers):
-        for field in schema:
-            by_name.setdefault(field.name, []).append(field)
-    fields, as_text = [], set()
-    for name, variants in by_name.items():
-        try:
-            fields.append(pa.unify_schemas([pa.schema([f]) for f in variants], promote_options="permissive")[0])
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            fields.append(pa.field(name, pa.string()))
-            as_text.add(name)
-    return pa.schema(fields), frozenset(as_text)
+    widened where they differ; the names of columns whose values must be written as text
+    (their types could not be merged)."""
+    return merge_fields(reader.meta_schema() for reader in readers)
 
 
 def _plan(config: FilterConfig, shards: list[ScoredShard]) -> dict:

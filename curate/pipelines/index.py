@@ -27,6 +27,7 @@ from curate.index.kinds import IndexPlan, create_index
 from curate.index.recall import exact_neighbours, sample_rows, tune
 from curate.index.store import embeddings_fingerprint, read_index_card
 from curate.io.atomic import atomic_dir, remove_stale_dirs, write_json_atomic
+from curate.io.run_lock import hold
 from curate.io.embeddings import (
     check_encoders,
     embeddings_files,
@@ -148,10 +149,16 @@ def up_to_date(existing: IndexCard | None, *, fingerprint: str, projection: Proj
 def run_index(config: IndexConfig, *, quiet: bool = False) -> IndexResult:
     """Build (or keep, when up to date) `RUN_DIR/index/` for `config.run_dir`."""
     config.validate()
-    files = embeddings_files(config.run_dir)
-    config = replace(config, projection=projection_folder(config.projection, run=config.run_dir, embeddings=files[0]))
-    projection, proj_card = load_projection(config.projection)
-    check_run_encoders(files, proj_card, config.projection)
+    with hold(config.run_dir, "index", option="RUN_DIR"):  # one writer per run
+        files = embeddings_files(config.run_dir)
+        config = replace(config, projection=projection_folder(config.projection, run=config.run_dir, embeddings=files[0]))
+        projection, proj_card = load_projection(config.projection)
+        check_run_encoders(files, proj_card, config.projection)
+        return _index(config, files, projection, proj_card, quiet=quiet)
+
+
+def _index(config: IndexConfig, files: list[Path], projection: Projection, proj_card: ProjectionCard, *,
+           quiet: bool) -> IndexResult:
     folder, fingerprint = RunLayout(config.run_dir).index_dir, embeddings_fingerprint(files)
     existing = read_index_card(folder)
     if not config.overwrite and up_to_date(existing, fingerprint=fingerprint, projection=proj_card, config=config):

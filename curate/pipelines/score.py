@@ -26,6 +26,7 @@ from curate.io.atomic import remove_stale_tmp
 from curate.io.embeddings import embeddings_info, iter_batches, row_count, vectors
 from curate.io.location import Location, check_backend, io_map, is_url, with_locations
 from curate.io.mirror import ShardMirror
+from curate.io.run_lock import hold
 from curate.io.stats_files import write_outcome
 from curate.io.tables import ParquetTableWriter, table_footer
 from curate.models.devices import resolve_device
@@ -141,10 +142,16 @@ def run_score(config: ScoreConfig, *, quiet: bool = False) -> ScoreSummary:
     config.validate()
     config = with_locations(config, "inputs", "out")
     check_backend(config.out)
-    config, card = scoring_projection(config)
-    files = collect_embeddings(config, card, quiet=quiet)
+    with hold(config.out, STEP) as since:  # one writer per run (the embedding of new shards runs inside)
+        config, card = scoring_projection(config)
+        files = collect_embeddings(config, card, quiet=quiet)
+        return _score(config, card, files, settled_before=since, quiet=quiet)
+
+
+def _score(config: ScoreConfig, card: ProjectionCard, files: list[Location], *, settled_before: float,
+           quiet: bool) -> ScoreSummary:
     layout = RunLayout(config.out)
-    _remove_stale_tmp(layout)
+    _remove_stale_tmp(layout, settled_before=settled_before)
     remote = is_url(layout.root) or any(is_url(f) for f in files)
     current = io_map(lambda f: not config.overwrite and up_to_date(layout.scores(f.stem), f, card), files, remote=remote)
     todo = [f for f, current_ in zip(files, current) if not current_]
@@ -157,12 +164,12 @@ def run_score(config: ScoreConfig, *, quiet: bool = False) -> ScoreSummary:
         job = ShardJob(items, partial(ScoreWorker, config, card), label=STEP, unit="rows",
                        total=sum(io_map(row_count, todo, remote=remote)), quiet=quiet)
         outcome = make_executor(config.executor).run(job)
-        _remove_stale_tmp(layout)  # what workers killed mid-shard left behind
+        _remove_stale_tmp(layout, settled_before=time.time())  # what workers killed mid-shard left behind
         results, seconds = results + outcome.results, outcome.seconds
     results.sort(key=lambda r: r.shard_id)
     return ScoreSummary(STEP, results, seconds, projection=card)
 
 
-def _remove_stale_tmp(layout: RunLayout) -> None:
+def _remove_stale_tmp(layout: RunLayout, *, settled_before: float) -> None:
     for folder in (layout.table_dir(Table.SCORES), layout.stats_dir(STEP)):
-        remove_stale_tmp(folder)
+        remove_stale_tmp(folder, settled_before=settled_before)

@@ -1,5 +1,8 @@
 """`curate sql RUN_DIR QUERY`: DuckDB over the run's views, answered as a table, CSV, JSON or Parquet.
 
+The query only reads: one SELECT (or DESCRIBE, SUMMARIZE, SHOW, EXPLAIN), on a connection
+that reaches the run's files and nothing else; `--output` is the only file written.
+
 Results stream batch by batch from DuckDB to the sink, so `SELECT * FROM scores` over a
 large run is written to CSV or Parquet without holding it in memory; only the terminal
 table keeps its first `max_rows` rows (and counts the rest).
@@ -21,7 +24,7 @@ import pyarrow as pa
 from curate.errors import CurateError
 from curate.io.atomic import atomic_path
 from curate.io.formats.base import lookup
-from curate.io.run_database import QueryStream, RunDatabase
+from curate.io.run_database import QueryStream, RunDatabase, check_reading_query
 from curate.schemas.config.review import SqlConfig
 
 MAX_CELL_CHARS = 120
@@ -40,6 +43,7 @@ def run_sql(config: SqlConfig) -> SqlResult:
     """Run `config.query` over the run's views and write the answer in `config.format`."""
     config.validate()
     writer = lookup(OUTPUTS, config.format, "--format")
+    check_reading_query(config.query)
     with RunDatabase(config.run_dir, vectors=config.vectors) as db:
         stream = db.stream(config.query)
         rows = writer(stream, config)

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 from curate.io.atomic import remove_stale_tmp
+from curate.io.process import this_writer_tag
+from curate.io.run_lock import hold
 from curate.io.embeddings import embeddings_files
 from curate.io.spill import PairVectors
 from curate.models.alignment_metrics import alignment_metrics
@@ -126,18 +128,20 @@ def run_train(config: TrainConfig, *, quiet: bool = False) -> TrainResult:
     files = embeddings_files(config.run_dir)
     image_info, text_info = common_encoders(files)
     device = resolve_device(config.device)
-    config.out.mkdir(parents=True, exist_ok=True)
-    remove_stale_tmp(config.out)
-    with tempfile.TemporaryDirectory(prefix=".spill-", suffix=".tmp", dir=config.out) as scratch:
-        split = split_embeddings(files, Path(scratch), dims=(image_info.dim, text_info.dim), val_fraction=config.val_fraction)
-        log.info("training a %s projection on %d pairs (%d held out) on %s", config.loss, len(split.train), len(split.val), device)
-        model = fresh_model(split, config, device)
-        steps = config.epochs * batches_per_epoch(len(split.train), config.batch_size)
-        with make_progress(unit="batches", quiet=quiet) as progress:
-            task = progress.add_task(f"train {config.loss}", total=steps)
-            losses = fit(model, split.train, config, advance=lambda n: progress.advance(task, n))
-        metrics = evaluate(model, split.val, config)
-    card = write_projection(model.cpu(), config, split=split, metrics=metrics, encoders=(image_info, text_info))
+    with hold(config.out, "train") as since:  # one writer per projection folder
+        remove_stale_tmp(config.out, settled_before=since)
+        with tempfile.TemporaryDirectory(prefix=".spill-", suffix=f".{this_writer_tag()}.tmp", dir=config.out) as scratch:
+            split = split_embeddings(files, Path(scratch), dims=(image_info.dim, text_info.dim),
+                                     val_fraction=config.val_fraction)
+            log.info("training a %s projection on %d pairs (%d held out) on %s", config.loss, len(split.train),
+                     len(split.val), device)
+            model = fresh_model(split, config, device)
+            steps = config.epochs * batches_per_epoch(len(split.train), config.batch_size)
+            with make_progress(unit="batches", quiet=quiet) as progress:
+                task = progress.add_task(f"train {config.loss}", total=steps)
+                losses = fit(model, split.train, config, advance=lambda n: progress.advance(task, n))
+            metrics = evaluate(model, split.val, config)
+        card = write_projection(model.cpu(), config, split=split, metrics=metrics, encoders=(image_info, text_info))
     return TrainResult(card, config.out, losses, time.perf_counter() - start)
 
 

@@ -52,7 +52,8 @@ def draw_curves(rows: list[dict[str, Any]], path: Path, *, title: str) -> None:
         steps, values = series(rows, name)
         if steps:
             axes[0].plot(steps, values, style, label=name.replace("_", " "), markersize=3)
-    axes[0].set(xlabel="optimizer step", ylabel="loss", title=title)
+    axes[0].set(xlabel="optimizer step", ylabel="loss")
+    axes[0].set_title(title, parse_math=False)  # holds the base model's folder name: text, not mathtext
     losses = series(rows, "train_loss")[1] + series(rows, "validation_loss")[1]
     if losses and min(losses) > 0 and max(losses) / min(losses) > 20:
         axes[0].set_yscale("log")  # the first steps of a fresh model would flatten the rest

@@ -15,6 +15,7 @@ from typing import Iterator
 from curate.console import log
 from curate.errors import CurateError
 from curate.io.atomic import atomic_path, remove_stale_tmp, write_json_atomic
+from curate.io.run_lock import hold
 from curate.prompt_lms.blocklist import Blocklist, load_blocklist
 from curate.io.tables import ParquetTableWriter
 from curate.prompt_lms.card import (
@@ -90,16 +91,17 @@ def run_prepare(config: PromptsPrepareConfig) -> PrepareReport:
         return PrepareReport.load(config.out)
     blocklist = load_blocklist(config.blocklist)
     report = _new_report(config)
-    remove_stale_tmp(config.out)
-    cleaner = PromptCleaner(blocklist=blocklist, min_words=config.min_words, report=report)
-    _write_splits(config, _kept(read_prompts(config.inputs, text_column=config.text_column,
-                                             plain_column=config.plain_column), cleaner, report), report)
-    if sum(report.kept.values()) == 0:
-        raise CurateError(f"No prompt survived cleaning ({report.read} read; removed: {report.removed}).")
-    if config.blocklist is not None:  # a user's list travels with the data, and on into the models trained on it
-        with atomic_path(config.out / BLOCKLIST_FILE) as tmp:
-            tmp.write_bytes(Path(config.blocklist).read_bytes())
-    write_json_atomic(config.out / PREPARE_REPORT, report.to_json())
+    with hold(config.out, "prompts prepare") as since:  # one writer per output folder
+        remove_stale_tmp(config.out, settled_before=since)
+        cleaner = PromptCleaner(blocklist=blocklist, min_words=config.min_words, report=report)
+        _write_splits(config, _kept(read_prompts(config.inputs, text_column=config.text_column,
+                                                 plain_column=config.plain_column), cleaner, report), report)
+        if sum(report.kept.values()) == 0:
+            raise CurateError(f"No prompt survived cleaning ({report.read} read; removed: {report.removed}).")
+        if config.blocklist is not None:  # a user's list travels with the data, and on into the models trained on it
+            with atomic_path(config.out / BLOCKLIST_FILE) as tmp:
+                tmp.write_bytes(Path(config.blocklist).read_bytes())
+        write_json_atomic(config.out / PREPARE_REPORT, report.to_json())
     return report
 
 

@@ -1,7 +1,9 @@
 """The report's figures as PNG bytes, drawn with matplotlib's object API (no pyplot state).
 
 `Figure` objects render through the Agg canvas without selecting a global backend, so the
-report works on headless machines and never opens a window.
+report works on headless machines and never opens a window. Text that comes from the run
+(shard names, the projection card) is drawn with `parse_math=False`: a name holding `$...$`
+is shown as typed, not parsed as mathtext (where a bad command would crash the report).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def shard_histograms_png(stats: ScoreStats) -> bytes | None:
     axes = np.atleast_1d(fig.subplots(rows, columns, sharex=True, squeeze=False)).ravel()
     for ax, (shard, hist) in zip(axes, shards):
         _bars(ax, hist)
-        ax.set_title(shard, fontsize=8)
+        ax.set_title(shard, fontsize=8, parse_math=False)  # a shard name is data: `$...$` is not mathtext
         ax.tick_params(labelsize=7)
     for ax in axes[len(shards):]:
         ax.set_visible(False)
@@ -84,7 +86,7 @@ def map_png(points: EmbeddingMap) -> bytes:
                       cmap="viridis", alpha=0.85, linewidths=0)
     fig.colorbar(dots, ax=ax, label="similarity")
     ax.set(xlabel=f"PC1 ({points.explained[0]:.0%} of variance)", ylabel=f"PC2 ({points.explained[1]:.0%})")
-    ax.set_title(f"{len(order):,} sampled images: {points.space}", fontsize=10)
+    ax.set_title(f"{len(order):,} sampled images: {points.space}", fontsize=10, parse_math=False)
     return _png(fig)
 
 

@@ -1,12 +1,15 @@
 """Which scored pairs a subset keeps, decided by DuckDB over `RUN_DIR/scores/*.parquet`.
 
-The scores files are one view (`union_by_name`, so shards whose meta columns differ still
-stack: the same `scores` schema `curate sql` shows) plus a hidden column naming the file
-each row came from. Every criterion is a boolean SQL expression; a row is kept when all
-hold. `--top-fraction` is turned into a global threshold first (the similarity and key of
-the last row kept, ties broken by key), so afterwards it is a per-row predicate like the
-others and kept keys can be fetched one scores file at a time: memory holds one shard's
-keys, never the run's.
+The scores files are one view, `scores` (columns matched by name, so shards whose meta
+columns differ still stack: the same schema `curate sql` shows), and each file is a view of
+its own on that schema when its rows are counted and fetched. Every criterion is a boolean
+SQL expression of ours; a row is kept when all hold. The user's `--where` is not pasted into
+them: it is parsed as one expression and bound to the views as a computed column
+(`curate.io.predicate`), which the `where` criterion names. `--top-fraction` is turned into
+a global threshold first (the similarity and key of the last row kept, ties broken by key),
+so afterwards it is a per-row predicate like the others and kept keys can be fetched one
+scores file at a time: memory holds one shard's keys, never the run's. The connection
+reads the run's files and nothing else (`curate.io.run_database.open_connection`).
 
 Similarity is compared in double precision and NaN never passes a similarity criterion
 (DuckDB orders NaN above every number, which would otherwise let it through --min-sim);
@@ -22,14 +25,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from curate.errors import CurateError
-from curate.io.run_database import one_line, sql_literal
+from curate.io.predicate import PREDICATE_COLUMN, Predicate, bind_predicate, parse_predicate
+from curate.io.run_database import lock, one_line, open_connection, table_dataset, union_schema
 from curate.schemas.config.flow import FilterConfig
 from curate.schemas.manifest import KEPT
 
 if TYPE_CHECKING:
     import duckdb
 
-FILE_COLUMN = "__scores_file"
+SCORES_VIEW = "scores"
+DEDUP_VIEW = "__dedup"
 SIM = "CAST(similarity AS DOUBLE)"
 # `isnan(similarity)` alone is not enough: Parquet min/max statistics leave NaN out, and
 # DuckDB (2.0) trusts them to decide a row group holds no NaN; `random()` (only reached for
@@ -90,26 +95,47 @@ def _definite(criterion: Criterion) -> str:
 
 
 class ScoresDatabase:
-    """An in-memory DuckDB connection with a `scores` view over the given scores files."""
+    """An in-memory DuckDB connection with a `scores` view over the given scores files, one view
+    per file (`shard_view`), the parsed `--where` as a column of each, and the dedup table."""
 
-    def __init__(self, files: list[Path]) -> None:
-        import duckdb
-
+    def __init__(self, files: list[Path], *, where: str | None = None, dedup: Path | None = None) -> None:
         self.files = [str(f) for f in files]
-        self.con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:")
-        listed = ", ".join(sql_literal(f) for f in self.files)
-        self.rows(
-            f"CREATE TEMP VIEW scores AS SELECT * FROM read_parquet([{listed}], "
-            f"union_by_name = true, filename = '{FILE_COLUMN}')", what="reading the scores files",
-        )
+        self.con: duckdb.DuckDBPyConnection = open_connection()
+        self.schema = self._guard(lambda: union_schema(files), what="reading the scores files")
+        self.predicate: Predicate | None = parse_predicate(where, self.con) if where is not None else None
+        self._views: dict[str, str] = {}
+        self._add_view(SCORES_VIEW, self.files)
+        if dedup is not None:
+            self.con.register(DEDUP_VIEW, table_dataset([dedup]))
+        lock(self.con)
+
+    def shard_view(self, file: str) -> str:
+        """The name of a view over one scores file's rows (on the run's schema), made on first use."""
+        if file not in self._views:
+            self._add_view(f"scores_file_{len(self._views)}", [file])
+        return self._views[file]
+
+    def _add_view(self, name: str, files: list[str]) -> None:
+        self.con.register(f"{name}_rows", table_dataset([Path(f) for f in files], schema=self.schema))
+        rows = self.con.table(f"{name}_rows")
+        if self.predicate is not None:
+            rows = bind_predicate(self.predicate, rows)
+        rows.create_view(name)
+        if len(files) == 1:
+            self._views[files[0]] = name
 
     def rows(self, sql: str, params: dict[str, Any] | None = None, *, what: str) -> list[tuple]:
         """Run `sql`; any DuckDB failure becomes one line that says what was being done."""
+        return self._guard(lambda: self.con.execute(sql, params or {}).fetchall(), what=what)
+
+    @staticmethod
+    def _guard(work: Callable[[], Any], *, what: str) -> Any:
         import duckdb
+        import pyarrow as pa
 
         try:
-            return self.con.execute(sql, params or {}).fetchall()
-        except duckdb.Error as exc:
+            return work()
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
             raise CurateError(f"{what}: {one_line(str(exc))}") from None
 
     def close(self) -> None:
@@ -123,12 +149,9 @@ class ScoresDatabase:
 
 
 def build_selection(config: FilterConfig, db: ScoresDatabase) -> Selection:
-    """The criteria `config` asks for; a --where DuckDB cannot bind fails here, before any work."""
+    """The criteria `config` asks for (the --where was parsed and bound when `db` was opened)."""
     threshold = top_threshold(db, config.top_fraction) if config.top_fraction is not None else None
     criteria = tuple(c for make in CRITERIA for c in [make(config, threshold)] if c is not None)
-    if config.where is not None:
-        probe = f"SELECT count(*) FROM (SELECT * FROM scores LIMIT 0) WHERE coalesce(({config.where}), false)"
-        db.rows(probe, what=f"--where {config.where!r}")
     return Selection(criteria=criteria, threshold=threshold, where=config.where)
 
 
@@ -157,18 +180,15 @@ def _top_fraction(config: FilterConfig, top: TopThreshold | None) -> Criterion |
 
 
 def _where(config: FilterConfig, _top: TopThreshold | None) -> Criterion | None:
-    """The user's predicate; NULL counts as false (a pair lacking the column is dropped)."""
-    return None if config.where is None else Criterion("where", config.where)
+    """The user's predicate, as the column `bind_predicate` computed (NULL already false)."""
+    return None if config.where is None else Criterion("where", PREDICATE_COLUMN)
 
 
 def _dedup(config: FilterConfig, _top: TopThreshold | None) -> Criterion | None:
     """Rows `curate dedup` did not mark as a dropped near-duplicate (RUN_DIR/dedup/dedup.parquet)."""
     if not config.dedup:
         return None
-    from curate.index.store import dedup_table
-
-    table = sql_literal(str(dedup_table(config.run_dir)))
-    return Criterion("duplicate", f"key NOT IN (SELECT key FROM read_parquet({table}) WHERE NOT kept)")
+    return Criterion("duplicate", f"key NOT IN (SELECT key FROM {DEDUP_VIEW} WHERE NOT kept)")
 
 
 # Checked in this order (DROP_REASONS's); a dropped row counts under the first it fails.
@@ -201,20 +221,20 @@ def top_threshold(db: ScoresDatabase, fraction: float) -> TopThreshold | None:
 
 def outcomes_by_file(db: ScoresDatabase, selection: Selection) -> dict[str, Counter]:
     """Per scores file: how many rows were kept and how many each criterion dropped."""
-    found = db.rows(
-        f"SELECT {FILE_COLUMN}, {selection.outcome_sql()} AS outcome, count(*) FROM scores GROUP BY ALL",
-        selection.params, what=selection.doing,
-    )
-    counts: dict[str, Counter] = {f: Counter() for f in db.files}
-    for file, outcome, n in found:
-        counts[file][outcome] += n
+    counts: dict[str, Counter] = {}
+    for file in db.files:
+        found = db.rows(
+            f"SELECT {selection.outcome_sql()} AS outcome, count(*) FROM {db.shard_view(file)} GROUP BY ALL",
+            selection.params, what=f"{selection.doing} to {file}",
+        )
+        counts[file] = Counter({outcome: n for outcome, n in found})
     return counts
 
 
 def kept_keys(db: ScoresDatabase, selection: Selection, file: str) -> dict[str, float]:
     """The kept keys of one scores file, with their similarity."""
     found = db.rows(
-        f"SELECT key, similarity FROM scores WHERE {FILE_COLUMN} = $file AND {selection.keep_sql()}",
-        {**selection.params, "file": file}, what=f"{selection.doing} to {file}",
+        f"SELECT key, similarity FROM {db.shard_view(file)} WHERE {selection.keep_sql()}",
+        selection.params, what=f"{selection.doing} to {file}",
     )
     return {str(key): float(sim) for key, sim in found}

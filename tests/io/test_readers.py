@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -382,7 +386,18 @@ def test_image_folder_writer_leaves_a_sweepable_temporary(tmp_path: Path) -> Non
     from curate.io.formats.imagefolder import ImageFolderWriter
 
     writer = ImageFolderWriter(tmp_path / "out")
-    writer.write(Sample("s/a", image_bytes(0), "t"))  # then the process "dies": no close
+    writer.write(Sample("s/a", image_bytes(0), "t"))  # no close: still being written by this live process
     assert writer.tmp.is_dir() and not (tmp_path / "out").exists()
+    assert remove_stale_tmp(tmp_path) == 0, "a live writer's temporary is never swept"
+    shutil.rmtree(writer.tmp)
+    killed = (
+        "import os, sys; from pathlib import Path; from curate.io.formats.imagefolder import ImageFolderWriter; "
+        "from curate.schemas.sample import Sample; w = ImageFolderWriter(Path(sys.argv[1]) / 'out'); "
+        "w.write(Sample('s/a', bytes.fromhex(sys.argv[2]), 't')); os._exit(0)"  # the process dies: no close
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    subprocess.run([sys.executable, "-c", killed, str(tmp_path), image_bytes(0).hex()], check=True, env=env)
+    (left,) = tmp_path.iterdir()
+    assert left.is_dir() and left.name.startswith(".out.") and not (tmp_path / "out").exists()
     assert remove_stale_tmp(tmp_path) == 1
     assert list(tmp_path.iterdir()) == []

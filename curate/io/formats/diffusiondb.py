@@ -105,6 +105,7 @@ class DiffusionDBReader(ShardReader):
             part = _PartLookup(prompts, joined, self.meta_schema())
             for info in infos:
                 if _is_image(info.filename) or unsafe_reason(info.filename):
+                    part.claim(info.filename)  # its prompt belongs to this record even if the member is refused
                     yield record_or_error(self.key(info.filename), self._sample, zf, info, part)
             for name in sorted(set(part.prompts) - part.used):
                 # A prompt whose image is absent: the pipeline reports it as missing_image.
@@ -174,12 +175,17 @@ class _PartLookup:
     schema: pa.Schema
     used: set[str] = field(default_factory=set)
 
+    def claim(self, name: str) -> str:
+        """Mark the prompt entry of image `name` as accounted for (a record carries it): a refused
+        image must not come back a second time as a prompt without its image."""
+        found = name if name in self.prompts else PurePosixPath(name).name
+        self.used.add(found)
+        return found
+
     def text_meta(self, name: str) -> tuple[str | None, dict[str, Any]]:
         """Prompt and meta of one image: the JSON entry wins, metadata.parquet fills gaps."""
         base = PurePosixPath(name).name
-        found = name if name in self.prompts else base
-        self.used.add(found)
-        entry = self.prompts.get(found, {})
+        entry = self.prompts.get(self.claim(name), {})
         row = self.joined.get(base, {})
         values = dict(row)
         values.update({col: entry[src] for col, (src, _) in JSON_FIELDS.items() if src in entry})

@@ -23,6 +23,7 @@ from curate.io.formats.naming import IMAGE_EXTENSIONS, image_file_name
 from curate.io.formats.writing import AtomicShardWriter
 from curate.io.location import Location
 from curate.io.safety import (
+    MAX_MEMBER_BYTES,
     SHARD_ERRORS,
     MemberProblem,
     check_member_name,
@@ -54,7 +55,10 @@ class CsvLayout:
 
 def open_csv(path: Location) -> TextIO:
     """UTF-8 (BOM tolerated); undecodable bytes survive as surrogates so a bad cell fails
-    its own row (NON_UTF8_TEXT) rather than the whole shard."""
+    its own row (NON_UTF8_TEXT) rather than the whole shard. A cell may be as large as a
+    member may be (Python's csv stops at 128 KiB by default, which would make a subset with
+    one long caption unreadable)."""
+    csv.field_size_limit(MAX_MEMBER_BYTES)
     return path.open("r", newline="", encoding="utf-8-sig", errors="surrogateescape")
 
 

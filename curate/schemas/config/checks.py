@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 from curate.errors import CurateError
 from curate.schemas.config.options import Check
+from curate.units import parse_size
 
 # a scheme of two or more letters, then ':/' (a pathlib-folded URL keeps only one slash)
 URL_PATTERN = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):/")
@@ -89,6 +90,14 @@ def one_of(names: Iterable[str]) -> Check:
     def check(option: str, value: Any) -> None:
         if value is not None and value not in known:
             raise CurateError(f"Unknown {option} '{value}'; known: {', '.join(known)}.")
+    return check
+
+
+def size_at_least(least: int) -> Check:
+    """A byte size as typed (`512MB`, `2GiB`), parsed and at least `least` bytes; None passes."""
+    def check(option: str, value: Any) -> None:
+        if value is not None and parse_size(str(value), option=option) < least:
+            raise CurateError(f"{option} must be at least {least} bytes (got {value}).")
     return check
 
 

@@ -14,13 +14,15 @@ from typing import Any, Union
 
 from curate.errors import CurateError
 from curate.schemas.config.checks import all_of, at_least, each, existing, given, local_only, not_blank, one_of
-from curate.schemas.config.checks import positive, within
+from curate.schemas.config.checks import positive, size_at_least, within
 from curate.schemas.config.options import argument, check_fields, nested, option
 from curate.schemas.projection import PROJECTION_LOSSES
 from curate.schemas.tables import EncoderInfo
 
 DEFAULT_IMAGE_MODEL = "microsoft/resnet-50"
 DEFAULT_TEXT_MODEL = "bert-base-uncased"
+MAX_BINS = 10_000  # `stats --bins`: more bars than a terminal or a JSON reader has use for
+DEFAULT_BATCH_BYTES = "256MiB"  # one member at the size cap (io.safety.MAX_MEMBER_BYTES) fills a batch
 DEFAULT_MAX_PIXELS = 64_000_000  # decoded pixels above which an image is refused as a decompression bomb
 EXECUTOR_NAMES = ("local", "ray")  # `curate.runtime.executors.EXECUTORS` holds exactly these
 TEXT_POOLINGS = ("mean", "cls")
@@ -138,12 +140,21 @@ class EmbedConfig:
                            flags=("--out", "-o"), required=True, metavar="RUN_DIR")
     encoders: EncoderConfig = nested(EncoderConfig)
     batch_size: int = option(64, "Pairs per model batch.", check=at_least(1))
+    max_batch_bytes: str = option(
+        DEFAULT_BATCH_BYTES, "Image bytes per model batch at most (a batch of huge images closes early), "
+        "e.g. 64MB, 1GiB.", check=size_at_least(1))
     workers: int = workers_option()
     format: str | None = format_option()
     limit: int | None = limit_option("Embed at most this many samples per shard (for a quick try).")
     overwrite: bool = option(False, "Redo shards that are already embedded.")
     max_pixels: int = DEFAULT_MAX_PIXELS
     executor: ExecutorConfig = nested(ExecutorConfig)
+
+    @property
+    def batch_bytes(self) -> int:
+        from curate.units import parse_size
+
+        return parse_size(self.max_batch_bytes, option="--max-batch-bytes")
 
     def validate(self) -> None:
         """Refuse values no run could use, with the option's name in the message."""
@@ -216,7 +227,7 @@ class StatsConfig:
         flags=("--threshold", "-t"), check=each(within(-1, 1, **COSINE)))
     top_fractions: tuple[float, ...] = (0.5, 0.25, 0.1)  # quantile-based thresholds: keep the top x
     quantiles: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
-    bins: int = option(20, "Histogram bars.", check=at_least(1))
+    bins: int = option(20, "Histogram bars.", check=within(1, MAX_BINS, note=", bars a terminal can show"))
     json: bool = option(False, "Print machine-readable JSON on stdout instead of tables.", flags=("--json",))
 
     def validate(self) -> None:

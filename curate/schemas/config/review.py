@@ -41,7 +41,7 @@ class SqlConfig:
     format: str = option("table", "table, csv, json or parquet.", flags=("--format",))
     output: Path | None = option(None, "Write the result to this file (needed for parquet).", flags=("--output", "-o"))
     vectors: bool = option(False, "Keep image_emb and text_emb in the embeddings view.", flags=("--vectors",))
-    max_rows: int = option(50, "Rows the terminal table shows (other formats write all).")
+    max_rows: int = option(50, "Rows the terminal table shows (other formats write all).", check=at_least(0))
 
     def validate(self) -> None:
         check_fields(self)

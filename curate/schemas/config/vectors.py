@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.schemas.config.checks import at_least, one_of, within
+from curate.schemas.config.checks import at_least, one_of, size_at_least, within
 from curate.schemas.config.flow import device_option, projection_option, run_dir_argument
 from curate.schemas.config.options import check_fields, option
 
 INDEX_KIND_NAMES = ("flat", "ivf-flat", "ivf-pq", "hnsw")  # `curate.index.kinds.INDEX_KINDS` holds exactly these
+# FAISS allocates k results per query up front: absurd values fail here, in one line, not in malloc.
+MAX_K = 10_000
+MAX_NEIGHBOURS = 1024  # dedup holds rows x neighbours ids and distances; GPU FAISS stops at 2048
 
 
 @dataclass(frozen=True)
@@ -19,7 +22,7 @@ class IndexConfig:
 
     run_dir: Path = run_dir_argument("Run directory whose embeddings/ are indexed (writes RUN_DIR/index/).", "index path")
     projection: Path = projection_option("index path")
-    max_index_memory: str = option("2GB", "Memory budget per index, e.g. 512MB, 2GB, 16GiB.")
+    max_index_memory: str = option("2GB", "Memory budget per index, e.g. 512MB, 2GB, 16GiB.", check=size_at_least(1))
     index_type: str = option("auto", "auto, flat, ivf-flat, ivf-pq or hnsw.", check=one_of(("auto", *INDEX_KIND_NAMES)))
     target_recall: float = option(0.95, "recall@10 the search settings are tuned to reach.",
                                   check=within(0, 1, low_open=True))
@@ -36,8 +39,6 @@ class IndexConfig:
 
     def validate(self) -> None:
         check_fields(self)
-        if self.memory_budget <= 0:
-            raise CurateError(f"--max-index-memory must be positive (got {self.max_index_memory}).")
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class SearchConfig:
     run_dir: Path = run_dir_argument("Run directory with an index (made by `curate index`).", "search path")
     text: str | None = option(None, "Find the pairs whose images show this.", flags=("--text",))
     image: Path | None = option(None, "Find the pairs whose images look like this file.", flags=("--image",))
-    k: int = option(20, "How many pairs to return.", flags=("-k",), check=at_least(1))
+    k: int = option(20, "How many pairs to return.", flags=("-k",), check=within(1, MAX_K))
     target: str = option("image", "Index searched: image (default) or text (captions).", check=one_of(("image", "text")))
     json: bool = option(False, "Print JSON on stdout instead of a table.", flags=("--json",))
     device: str = device_option("auto, cpu or cuda (encoders and FAISS).")
@@ -67,7 +68,7 @@ class DedupConfig:
     run_dir: Path = run_dir_argument("Run directory with an index (made by `curate index`).", "dedup path")
     threshold: float = option(0.95, "Cosine of projected image vectors at or above which two images are one.",
                               check=within(0, 1, low_open=True, note=", a cosine similarity"))
-    neighbours: int = option(16, "Nearest images each image is compared with.", check=at_least(2))
+    neighbours: int = option(16, "Nearest images each image is compared with.", check=within(2, MAX_NEIGHBOURS))
     device: str = device_option("auto, cpu or cuda (FAISS).")
     overwrite: bool = option(False, "Redo an existing dedup table.")
 
