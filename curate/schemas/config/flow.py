@@ -21,7 +21,9 @@ from curate.schemas.tables import EncoderInfo
 
 DEFAULT_IMAGE_MODEL = "microsoft/resnet-50"
 DEFAULT_TEXT_MODEL = "bert-base-uncased"
-MAX_BINS = 10_000  # `stats --bins`: more bars than a terminal or a JSON reader has use for
+MAX_BINS = 10_000
+DEFAULT_FOLDS = 5  # `train --folds`: out-of-fold scoring is the default (docs/scoring.md says what it costs)
+MAX_FOLDS = 100  # `stats --bins`: more bars than a terminal or a JSON reader has use for
 DEFAULT_BATCH_BYTES = "256MiB"  # one member at the size cap (io.safety.MAX_MEMBER_BYTES) fills a batch
 DEFAULT_MAX_PIXELS = 64_000_000  # decoded pixels above which an image is refused as a decompression bomb
 EXECUTOR_NAMES = ("local", "ray")  # `curate.runtime.executors.EXECUTORS` holds exactly these
@@ -181,6 +183,9 @@ class TrainConfig:
                                  check=within(0, 1, low_open=True, high_open=True))
     max_val_pairs: int = option(5000, "Held-out pairs the validation metrics use at most.", check=at_least(2))
     seed: int = option(0, "Same seed and same data give byte-identical weights.")
+    folds: int = option(DEFAULT_FOLDS, "Also train this many out-of-fold projections: `score` then scores each "
+                        "pair with one that never saw it, so a wrong caption seen in training cannot hide "
+                        "(1: off).", check=within(1, MAX_FOLDS))
     device: str = device_option()
 
     def validate(self) -> None:
