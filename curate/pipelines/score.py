@@ -1,12 +1,17 @@
 """`curate score`: embeddings + a projection -> `scores/<shard-id>.parquet`, resumable.
 
-Per shard, the embeddings file is streamed a batch at a time through the projection and the
-similarities (and any further scores the projection gives, such as SigLIP's match
-probability under `--projection native`) are written beside the key, caption and meta
-columns through the atomic Parquet writer. A scores file made by the same projection (same weights fingerprint) and
-holding as many rows as its embeddings is complete: a rerun skips it; one made by another
-projection is rescored. `--overwrite` rescores everything (it never re-embeds).
-Shards are scored by `ScoreWorker`s run by the executor `--executor` names (local or Ray).
+First the run's null distribution is drawn (or found): mismatched pairs of the run scored
+like its pairs (`curate.pipelines.null`). Then, per shard, the embeddings file is streamed a
+batch at a time through the projection (or, for a projection trained with `--folds`, each
+pair through the fold projection that never saw it) and the similarities, any further
+scores the projection gives (SigLIP's match probability under `--projection native`) and
+each pair's `false_match_rate` against the null are written beside the key, caption and
+meta columns through the atomic Parquet writer. A scores file made by the same projection
+(same weights fingerprint) against the same null and holding as many rows as its embeddings
+is complete: a rerun skips it; one made by another projection, or before the run's null
+changed (a shard was added), is rescored. `--overwrite` redraws the null and rescores
+everything (it never re-embeds). Shards are scored by `ScoreWorker`s run by the executor
+`--executor` names (local or Ray).
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from curate.io.run_lock import hold
 from curate.io.stats_files import write_outcome
 from curate.io.tables import ParquetTableWriter, table_footer
 from curate.models.devices import resolve_device
-from curate.models.projection import Projection, projection_from_card
+from curate.models.folds import PairScorer, load_scorer
+from curate.pipelines.null import NON_FINITE_SCORE, NullDistribution, null_for
 from curate.pipelines.score_inputs import collect_embeddings, scoring_projection
 from curate.runtime.executors import make_executor
 from curate.runtime.jobs import ShardJob
@@ -39,12 +45,11 @@ from curate.schemas.config.flow import ScoreConfig
 from curate.schemas.layout import RunLayout, TableFile
 from curate.schemas.outcome import ShardOutcome, StepOutcome
 from curate.schemas.projection import ProjectionCard
-from curate.schemas.tables import ScoresInfo, Table, read_scores_info
+from curate.schemas.tables import FALSE_MATCH_RATE, ScoresInfo, Table, read_scores_info
 from curate.versions import library_versions
 
 log = logging.getLogger("curate")
 STEP = "score"
-NON_FINITE_SCORE = -1.0  # the lowest cosine: no --min-sim keeps a pair whose vectors overflowed
 
 
 @dataclass
@@ -54,8 +59,8 @@ class ScoreSummary(StepOutcome):
     projection: ProjectionCard | None = None
 
 
-def up_to_date(scores: Location, embeddings: Location, card: ProjectionCard) -> bool:
-    """Same projection fingerprint and as many rows as the embeddings: nothing to redo."""
+def up_to_date(scores: Location, embeddings: Location, card: ProjectionCard, null: NullDistribution) -> bool:
+    """Same projection fingerprint, same null, as many rows as the embeddings: nothing to redo."""
     if not scores.exists():
         return False
     try:
@@ -63,43 +68,47 @@ def up_to_date(scores: Location, embeddings: Location, card: ProjectionCard) -> 
         info = read_scores_info(footer.schema.to_arrow_schema())
     except (KeyError, TypeError, ValueError, pa.ArrowInvalid, OSError):
         return False
-    return info.projection == card.fingerprint and footer.num_rows == row_count(embeddings)
+    same_null = info.null is not None and info.null.digest == null.info.digest
+    return info.projection == card.fingerprint and same_null and footer.num_rows == row_count(embeddings)
 
 
-def scores_info_for(embeddings: Path, config: ScoreConfig, card: ProjectionCard) -> ScoresInfo:
+def scores_info_for(embeddings: Path, config: ScoreConfig, card: ProjectionCard, null: NullDistribution) -> ScoresInfo:
     """Source and format come from the embeddings so `filter` can re-read the original images."""
     info = embeddings_info(embeddings)
     return ScoresInfo(
         shard_id=embeddings.stem, source=info.source, format=info.format, projection=card.fingerprint,
-        projection_dir=str(config.projection.resolve()), versions=library_versions(),
+        projection_dir=str(config.projection.resolve()), versions=library_versions(), null=null.info,
     )
 
 
-def batch_similarity(model: Projection, batch: pa.RecordBatch) -> tuple[dict[str, pa.Array], int]:
-    """float32 similarities of one batch, with non-finite ones (overflowed vectors) floored, and
-    the projection's further scores of them (SigLIP's match probability)."""
-    sims = model.similarity(vectors(batch.column("image_emb")), vectors(batch.column("text_emb")))
+def batch_scores(scorer: PairScorer, null: NullDistribution, batch: pa.RecordBatch) -> tuple[dict[str, pa.Array], int]:
+    """float32 similarities of one batch, with non-finite ones (overflowed vectors) floored, the
+    projection's further scores of them (SigLIP's match probability) and their false-match rates."""
+    keys = batch.column("key").to_pylist()
+    sims = scorer.similarity(keys, vectors(batch.column("image_emb")), vectors(batch.column("text_emb")))
     bad = ~np.isfinite(sims)
     sims[bad] = NON_FINITE_SCORE
-    columns = {"similarity": sims, **model.extra_scores(sims)}
-    return {name: pa.array(values, type=pa.float32()) for name, values in columns.items()}, int(bad.sum())
+    columns = {name: pa.array(values, type=pa.float32())
+               for name, values in {"similarity": sims, **scorer.extra_scores(sims)}.items()}
+    columns[FALSE_MATCH_RATE] = pa.array(null.rates(scorer.fold_of(keys), sims), type=pa.float64())
+    return columns, int(bad.sum())
 
 
-def score_shard(embeddings: Path, *, model: Projection, card: ProjectionCard, config: ScoreConfig,
-                advance: Callable[[int], None]) -> ShardOutcome:
+def score_shard(embeddings: Path, *, scorer: PairScorer, null: NullDistribution, card: ProjectionCard,
+                config: ScoreConfig, advance: Callable[[int], None]) -> ShardOutcome:
     """Stream one embeddings file into its scores file, published only when complete (stats file first)."""
     start = time.perf_counter()
     layout = RunLayout(config.out)
-    scored = ("similarity", *model.extra_score_names)
-    schema = scores_schema(scores_info_for(embeddings, config, card), pq.read_schema(embeddings),
-                           extra=model.extra_score_names)
+    scored = ("similarity", *scorer.extra_score_names, FALSE_MATCH_RATE)
+    schema = scores_schema(scores_info_for(embeddings, config, card, null), pq.read_schema(embeddings),
+                           extra=scorer.extra_score_names, rated=True)
     kept = [name for name in schema.names if name not in scored]
     writer = ParquetTableWriter(layout.scores(embeddings.stem), schema)
     outcome = ShardOutcome(STEP, embeddings.stem, counts={"non_finite": 0})
     try:
         for batch in iter_batches(embeddings, columns=kept + ["image_emb", "text_emb"]):
             columns = {name: batch.column(name) for name in kept}
-            scores, bad = batch_similarity(model, batch)
+            scores, bad = batch_scores(scorer, null, batch)
             columns.update(scores)
             writer.write_rows(columns)
             outcome.rows += batch.num_rows
@@ -119,18 +128,20 @@ def score_shard(embeddings: Path, *, model: Projection, card: ProjectionCard, co
 
 
 class ScoreWorker:
-    """The worker entry point executors drive: builds the projection `card` names in its own
-    process and scores a local copy of an embeddings file that lives at a URL."""
+    """The worker entry point executors drive: builds the projection `card` names (or its fold
+    projections) in its own process and scores a local copy of an embeddings file that lives at
+    a URL; the null travels with the builder (a few thousand floats)."""
 
-    def __init__(self, config: ScoreConfig, card: ProjectionCard) -> None:
-        self.config, self.card = config, card
-        self.model = projection_from_card(card, config.projection, device=resolve_device(config.device))
+    def __init__(self, config: ScoreConfig, card: ProjectionCard, null: NullDistribution) -> None:
+        self.config, self.card, self.null = config, card, null
+        self.scorer = load_scorer(config.projection, card, device=resolve_device(config.device))
         self.mirror = ShardMirror()
 
     def run(self, shard: TableFile, advance: Callable[[int], None], upcoming: TableFile | None = None) -> ShardOutcome:
         with self.mirror.local(shard) as local:
             self.mirror.prefetch(upcoming)
-            return score_shard(local.path, model=self.model, card=self.card, config=self.config, advance=advance)
+            return score_shard(local.path, scorer=self.scorer, null=self.null, card=self.card, config=self.config,
+                               advance=advance)
 
     def close(self) -> None:
         """Delete local copies; the projection goes with the process."""
@@ -145,15 +156,24 @@ def run_score(config: ScoreConfig, *, quiet: bool = False) -> ScoreSummary:
     with hold(config.out, STEP) as since:  # one writer per run (the embedding of new shards runs inside)
         config, card = scoring_projection(config)
         files = collect_embeddings(config, card, quiet=quiet)
-        return _score(config, card, files, settled_before=since, quiet=quiet)
+        _remove_stale_tmp(RunLayout(config.out), settled_before=since)
+        null = run_null(config, card, files)
+        return _score(config, card, files, null, quiet=quiet)
 
 
-def _score(config: ScoreConfig, card: ProjectionCard, files: list[Location], *, settled_before: float,
+def run_null(config: ScoreConfig, card: ProjectionCard, files: list[Location]) -> NullDistribution:
+    """The run's null for this projection (found, or drawn and written now)."""
+    scorer = load_scorer(config.projection, card, device=resolve_device(config.device))
+    return null_for(files, scorer, scoring=card.scoring_fingerprint, layout=RunLayout(config.out),
+                    size=config.null_pairs, seed=config.null_seed, overwrite=config.overwrite)
+
+
+def _score(config: ScoreConfig, card: ProjectionCard, files: list[Location], null: NullDistribution, *,
            quiet: bool) -> ScoreSummary:
     layout = RunLayout(config.out)
-    _remove_stale_tmp(layout, settled_before=settled_before)
     remote = is_url(layout.root) or any(is_url(f) for f in files)
-    current = io_map(lambda f: not config.overwrite and up_to_date(layout.scores(f.stem), f, card), files, remote=remote)
+    current = io_map(lambda f: not config.overwrite and up_to_date(layout.scores(f.stem), f, card, null), files,
+                     remote=remote)
     todo = [f for f, current_ in zip(files, current) if not current_]
     results = [ShardOutcome(STEP, f.stem, skipped=True) for f in files if f not in todo]
     if results:
@@ -161,7 +181,7 @@ def _score(config: ScoreConfig, card: ProjectionCard, files: list[Location], *, 
     seconds = 0.0
     if todo:
         items = [TableFile(shard_id=f.stem, path=f) for f in todo]
-        job = ShardJob(items, partial(ScoreWorker, config, card), label=STEP, unit="rows",
+        job = ShardJob(items, partial(ScoreWorker, config, card, null), label=STEP, unit="rows",
                        total=sum(io_map(row_count, todo, remote=remote)), quiet=quiet)
         outcome = make_executor(config.executor).run(job)
         _remove_stale_tmp(layout, settled_before=time.time())  # what workers killed mid-shard left behind
@@ -171,5 +191,5 @@ def _score(config: ScoreConfig, card: ProjectionCard, files: list[Location], *, 
 
 
 def _remove_stale_tmp(layout: RunLayout, *, settled_before: float) -> None:
-    for folder in (layout.table_dir(Table.SCORES), layout.stats_dir(STEP)):
+    for folder in (layout.table_dir(Table.SCORES), layout.stats_dir(STEP), layout.null_dir):
         remove_stale_tmp(folder, settled_before=settled_before)

@@ -23,7 +23,9 @@ DEFAULT_IMAGE_MODEL = "microsoft/resnet-50"
 DEFAULT_TEXT_MODEL = "bert-base-uncased"
 MAX_BINS = 10_000
 DEFAULT_FOLDS = 5  # `train --folds`: out-of-fold scoring is the default (docs/scoring.md says what it costs)
-MAX_FOLDS = 100  # `stats --bins`: more bars than a terminal or a JSON reader has use for
+MAX_FOLDS = 100
+DEFAULT_NULL_PAIRS = 10_000  # `score --null-pairs`: a false-match rate of 0.01 then rests on 100 mismatches
+MIN_NULL_PAIRS = 100  # `stats --bins`: more bars than a terminal or a JSON reader has use for
 DEFAULT_BATCH_BYTES = "256MiB"  # one member at the size cap (io.safety.MAX_MEMBER_BYTES) fills a batch
 DEFAULT_MAX_PIXELS = 64_000_000  # decoded pixels above which an image is refused as a decompression bomb
 EXECUTOR_NAMES = ("local", "ray")  # `curate.runtime.executors.EXECUTORS` holds exactly these
@@ -207,7 +209,12 @@ class ScoreConfig:
     batch_size: int = option(64, "Pairs per encoder batch, for shards not yet embedded.", check=at_least(1))
     workers: int = workers_option("Decode worker processes, for shards not yet embedded.")
     format: str | None = format_option()
-    overwrite: bool = option(False, "Rescore shards already scored by this projection (never re-embeds).")
+    overwrite: bool = option(False, "Redraw the null and rescore shards already scored by this projection "
+                             "(never re-embeds).")
+    null_pairs: int = option(DEFAULT_NULL_PAIRS, "Mismatched pairs of the run (an image with another pair's caption) "
+                             "scored as the null that each pair's false_match_rate is counted against; a smaller "
+                             "run gives every mismatch there is.", check=at_least(MIN_NULL_PAIRS))
+    null_seed: int = option(0, "Seed of the null's sample of pairs (drawn by key hash, never by file order).")
     max_pixels: int = DEFAULT_MAX_PIXELS
     executor: ExecutorConfig = nested(ExecutorConfig)  # also runs the embedding of new shards
 
