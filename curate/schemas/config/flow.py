@@ -25,7 +25,8 @@ MAX_BINS = 10_000
 DEFAULT_FOLDS = 5  # `train --folds`: out-of-fold scoring is the default (docs/scoring.md says what it costs)
 MAX_FOLDS = 100
 DEFAULT_NULL_PAIRS = 10_000  # `score --null-pairs`: a false-match rate of 0.01 then rests on 100 mismatches
-MIN_NULL_PAIRS = 100  # `stats --bins`: more bars than a terminal or a JSON reader has use for
+MIN_NULL_PAIRS = 100
+RECIPE_NAMES = ("datacomp-basic", "laion")  # `curate.subsets.recipes.RECIPES` holds exactly these  # `stats --bins`: more bars than a terminal or a JSON reader has use for
 DEFAULT_BATCH_BYTES = "256MiB"  # one member at the size cap (io.safety.MAX_MEMBER_BYTES) fills a batch
 DEFAULT_MAX_PIXELS = 64_000_000  # decoded pixels above which an image is refused as a decompression bomb
 EXECUTOR_NAMES = ("local", "ray")  # `curate.runtime.executors.EXECUTORS` holds exactly these
@@ -267,6 +268,12 @@ class FilterConfig:
     top_fraction: float | None = option(
         None, "Keep the best fraction (0, 1] of the run's pairs by similarity.", flags=("--top-fraction",),
         check=within(0, 1, low_open=True, note=", e.g. 0.3 keeps the best 30%"))
+    max_false_match: float | None = option(
+        None, "Keep pairs whose false_match_rate (the share of the run's mismatched pairs that score at least as "
+        "high) is at most this, in [0, 1]: the same meaning for every projection.", flags=("--max-false-match",),
+        check=within(0, 1, note=", a share of mismatched pairs"))
+    recipe: str | None = option(None, "A published filter: datacomp-basic or laion (see docs/filtering.md).",
+                                flags=("--recipe",), check=one_of(RECIPE_NAMES))
     where: str | None = option(
         None, "SQL predicate over score and meta columns, e.g. \"sampler = 'k_lms' AND width >= 512\".",
         flags=("--where",), check=not_blank)
