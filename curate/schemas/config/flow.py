@@ -239,6 +239,7 @@ class StatsConfig:
         (0.2, 0.3, 0.5, 0.8), "A --min-sim value to count pairs kept at (repeatable).",
         flags=("--threshold", "-t"), check=each(within(-1, 1, **COSINE)))
     top_fractions: tuple[float, ...] = (0.5, 0.25, 0.1)  # quantile-based thresholds: keep the top x
+    false_matches: tuple[float, ...] = (0.001, 0.01, 0.05, 0.1)  # --max-false-match marks, for rated runs
     quantiles: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
     bins: int = option(20, "Histogram bars.", check=within(1, MAX_BINS, note=", bars a terminal can show"))
     json: bool = option(False, "Print machine-readable JSON on stdout instead of tables.", flags=("--json",))
