@@ -131,3 +131,16 @@ def read_pairs(run: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
         image.append(vectors(table.column("image_emb")))
         text.append(vectors(table.column("text_emb")))
     return keys, np.concatenate(image).astype(np.float32), np.concatenate(text).astype(np.float32)
+
+
+def captions_of(run: Path, keys: list[str], shards: list[str]) -> dict[str, str | None]:
+    """key -> caption, reading only the given keys of each named shard's embeddings file."""
+    by_shard: dict[str, list[str]] = {}
+    for key, shard in zip(keys, shards):
+        by_shard.setdefault(shard, []).append(key)
+    found: dict[str, str | None] = {}
+    layout = RunLayout(run)
+    for shard, wanted in by_shard.items():
+        table = pq.read_table(layout.embeddings(shard), columns=["key", "text"], filters=[("key", "in", wanted)])
+        found.update(zip(table.column("key").to_pylist(), table.column("text").to_pylist()))
+    return found
