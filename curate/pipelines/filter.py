@@ -26,7 +26,7 @@ from curate.io.formats.registry import READERS, WRITERS, sidecars_of
 from curate.io.location import location
 from curate.io.mirror import ShardMirror
 from curate.io.safety import SHARD_ERRORS
-from curate.schemas.config.flow import FilterConfig
+from curate.schemas.config.flow import ColumnsConfig, FilterConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.manifest import (
     DROP_REASONS,
@@ -76,7 +76,8 @@ class ScoredShard:
     @property
     def source(self) -> Shard:
         """The source shard (a path or a URL), with the shard id the scores were made under (same keys)."""
-        return Shard(path=location(self.info.source), format=self.info.format, shard_id=self.info.shard_id)
+        return Shard(path=location(self.info.source), format=self.info.format, shard_id=self.info.shard_id,
+                     columns=ColumnsConfig(**self.info.columns))
 
     def reader(self, local: Shard | None = None) -> ShardReader:
         """A reader of the source, or of `local`, its local copy (what iterating a URL source needs)."""

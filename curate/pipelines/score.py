@@ -69,7 +69,7 @@ def scores_info_for(embeddings: Path, config: ScoreConfig, card: ProjectionCard)
     info = embeddings_info(embeddings)
     return ScoresInfo(
         shard_id=embeddings.stem, source=info.source, format=info.format, projection=card.fingerprint,
-        projection_dir=str(config.projection.resolve()), versions=library_versions(),
+        projection_dir=str(config.projection.resolve()), versions=library_versions(), columns=info.columns,
     )
 
 

@@ -74,6 +74,7 @@ class EmbeddingsInfo:
     text_encoder: EncoderInfo
     versions: dict[str, str]
     limit: int | None = None
+    columns: dict[str, str] = field(default_factory=dict)  # the user's --image-column ... choices
     schema_version: int = SCHEMA_VERSION
 
     def to_bytes(self) -> bytes:
@@ -101,6 +102,7 @@ class ScoresInfo:
     projection: str
     projection_dir: str
     versions: dict[str, str]
+    columns: dict[str, str] = field(default_factory=dict)  # carried from the embeddings, for `filter`
     schema_version: int = SCHEMA_VERSION
 
     def to_bytes(self) -> bytes:

@@ -7,7 +7,8 @@ every yielded `meta` dict hold exactly those fields, with values of those types 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+import json
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 import pyarrow as pa
 
@@ -48,3 +49,60 @@ def is_scalar(type_: pa.DataType) -> bool:
     """Whether a column can travel as a meta value (not nested, not raw bytes)."""
     binary = pa.types.is_binary(type_) or pa.types.is_large_binary(type_)
     return not (pa.types.is_nested(type_) or binary or pa.types.is_fixed_size_binary(type_))
+
+
+SOURCE_PREFIX = "source_"
+
+
+def renamed_columns(names: Iterable[str], reserved: Collection[str]) -> dict[str, str]:
+    """Source column -> the name it travels under: unchanged, unless `reserved` (the names a
+    step or a writer fills itself, such as `similarity` or `file_name`) holds it; then it is
+    prefixed with `source_` (again while that name is taken), so it never overwrites nor is
+    overwritten: `similarity` -> `source_similarity`, `file_name` -> `source_file_name`."""
+    names = list(dict.fromkeys(names))
+    taken = set(reserved) | set(names)
+    out: dict[str, str] = {}
+    for name in names:
+        new = name
+        if name in reserved:
+            while new in taken:
+                new = SOURCE_PREFIX + new
+            taken.add(new)
+        out[name] = new
+    return out
+
+
+def renamed_schema(schema: pa.Schema, reserved: Collection[str]) -> pa.Schema:
+    """`schema` with its fields renamed as `renamed_columns` does."""
+    names = renamed_columns(schema.names, reserved)
+    return pa.schema([f.with_name(names[f.name]) for f in schema])
+
+
+def json_text(value: Any) -> Any:
+    """Nested JSON values (objects, lists) as their JSON text, so they travel as one scalar."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+
+
+def inferred_schema(rows: list[Mapping[str, Any]], *, known: pa.Schema) -> pa.Schema:
+    """`known`, then every other field of `rows` (first-seen order) with the type its values
+    take: int64, float64, bool or string (mixed or unknown types become string)."""
+    fields = list(known)
+    seen = set(known.names)
+    for name in dict.fromkeys(k for row in rows for k in row):
+        if name in seen:
+            continue
+        fields.append(pa.field(name, _common_type([json_text(row.get(name)) for row in rows])))
+    return pa.schema(fields)
+
+
+def _common_type(values: list[Any]) -> pa.DataType:
+    present = [v for v in values if v is not None]
+    try:
+        type_ = pa.array(present).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.string()
+    if pa.types.is_integer(type_):
+        return pa.int64()
+    if pa.types.is_floating(type_):
+        return pa.float64()
+    return type_ if pa.types.is_boolean(type_) or pa.types.is_string(type_) else pa.string()
