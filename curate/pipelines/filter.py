@@ -26,6 +26,7 @@ from curate.io.formats.registry import READERS, WRITERS, sidecars_of
 from curate.io.location import location
 from curate.io.mirror import ShardMirror
 from curate.io.safety import SHARD_ERRORS
+from curate.schemas.arrow_schemas import unified_meta
 from curate.schemas.config.flow import ColumnsConfig, FilterConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.manifest import (
@@ -184,22 +185,9 @@ def check_sources(shards: list[ScoredShard]) -> None:
 
 
 def meta_schema_of(readers: Iterable[ShardReader]) -> tuple[pa.Schema, frozenset[str]]:
-    """One meta schema for every output shard: the union of the sources' meta columns, types
-    widened where they differ (uint16 and int64 -> int64). A column whose types cannot be
-    merged (int64 in one source, string in another) becomes string; its name is returned
-    so the values are turned into text before writing."""
-    by_name: dict[str, list[pa.Field]] = {}
-    for schema in (reader.meta_schema() for reader in readers):
-        for field in schema:
-            by_name.setdefault(field.name, []).append(field)
-    fields, as_text = [], set()
-    for name, variants in by_name.items():
-        try:
-            fields.append(pa.unify_schemas([pa.schema([f]) for f in variants], promote_options="permissive")[0])
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            fields.append(pa.field(name, pa.string()))
-            as_text.add(name)
-    return pa.schema(fields), frozenset(as_text)
+    """One meta schema for every output shard: the sources' meta columns unified
+    (`unified_meta`: widened types, text where types cannot merge)."""
+    return unified_meta(reader.meta_schema() for reader in readers)
 
 
 def _plan(config: FilterConfig, shards: list[ScoredShard]) -> dict:
