@@ -26,14 +26,16 @@ from curate.synthetic.scenes import render_scene
 IMAGES, MISSING = 5, 2  # served scenes, and URLs that answer 404
 ADDITIONAL = ["NSFW", "similarity", "LICENSE"]  # LAION-style columns img2dataset is told to keep
 
+# One interpreter for every output format: importing img2dataset costs seconds of CPU.
 DOWNLOAD = """
 import sys
 from img2dataset import download
-urls, out, fmt = sys.argv[1:4]
-download(url_list=urls, input_format="parquet", url_col="url", caption_col="caption", output_format=fmt,
-         output_folder=out, processes_count=1, thread_count=2, image_size=64, resize_mode="no",
-         save_additional_columns=sys.argv[4].split(","), enable_wandb=False, timeout=5, retries=0,
-         distributor="multiprocessing", number_sample_per_shard=100)
+urls, root, additional = sys.argv[1:4]
+for fmt in sys.argv[4:]:
+    download(url_list=urls, input_format="parquet", url_col="url", caption_col="caption", output_format=fmt,
+             output_folder=f"{root}/{fmt}", processes_count=1, thread_count=2, image_size=64, resize_mode="no",
+             save_additional_columns=additional.split(","), enable_wandb=False, timeout=5, retries=0,
+             distributor="multiprocessing", number_sample_per_shard=100)
 """
 
 
@@ -87,12 +89,9 @@ def img2dataset_download(root: Path, formats: tuple[str, ...] = ("webdataset", "
     for i in range(IMAGES):
         (www / f"{i}.png").write_bytes(render_scene(i, size=48 + i, image_format="PNG").image)
     env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1", WANDB_MODE="disabled", WANDB_SILENT="true")
-    folders = {}
     with serve(www) as base:
         rows = url_rows(base)
         pq.write_table(pa.Table.from_pylist(rows), root / "urls.parquet")
-        for fmt in formats:
-            folders[fmt] = root / fmt
-            subprocess.run([sys.executable, "-c", DOWNLOAD, str(root / "urls.parquet"), str(folders[fmt]), fmt,
-                            ",".join(ADDITIONAL)], check=True, env=env, cwd=root, capture_output=True, timeout=600)
-    return Download(folders=folders, urls=rows)
+        subprocess.run([sys.executable, "-c", DOWNLOAD, str(root / "urls.parquet"), str(root), ",".join(ADDITIONAL),
+                        *formats], check=True, env=env, cwd=root, capture_output=True, timeout=600)
+    return Download(folders={fmt: root / fmt for fmt in formats}, urls=rows)

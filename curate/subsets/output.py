@@ -30,7 +30,7 @@ from curate.schemas.sample import Sample
 
 log = logging.getLogger("curate")
 PLAN_FILE = ".filter-plan.json"
-OLD_CAPTIONS_FILE = "captions.csv"  # what image-folder subsets held before `metadata.csv`
+OLD_CAPTIONS_FILES = ("captions.csv",)  # what image-folder subsets held before `metadata.parquet`
 NAME_DIGITS = 5
 _OUTPUT_NAME = re.compile(r"^(\d{%d,})(\.[a-z.]+)?$" % NAME_DIGITS)
 # Added beside each sample's meta: its score, and its key in the scored run (subset keys are
@@ -83,7 +83,7 @@ def finish_subset_dir(out: Path, manifest: dict[str, Any]) -> None:
 
 def _our_outputs(out: Path) -> dict[int, Path]:
     """Output shards of a previous run, by position: position-named files with a writer's
-    suffix, and position-named image folders holding their captions CSV."""
+    suffix, and position-named image folders holding their metadata table."""
     if not out.is_dir():
         return {}
     suffixes = {cls.suffix for cls in WRITERS.values()}
@@ -98,7 +98,7 @@ def _our_outputs(out: Path) -> dict[int, Path]:
 def _is_output(entry: Path, *, suffix: str | None) -> bool:
     if suffix:
         return entry.is_file()
-    return entry.is_dir() and any((entry / name).is_file() for name in (CAPTIONS_FILE, OLD_CAPTIONS_FILE))
+    return entry.is_dir() and any((entry / name).is_file() for name in (CAPTIONS_FILE, *OLD_CAPTIONS_FILES))
 
 
 def _clear(out: Path, outputs: dict[int, Path]) -> None:
