@@ -25,7 +25,7 @@ from tests.fixtures import error_kinds, errors, image_bytes, samples, write_zip
 from tests.producers import ADDITIONAL, IMAGES, MISSING
 
 IMG2DATASET_META = {"url", "status", "error_message", "width", "height", "original_width", "original_height",
-                    "exif", "sha256", "NSFW", "LICENSE", "source_similarity"}
+                    "exif", "sha256", "NSFW", "LICENSE", "similarity_from_source"}
 
 
 def records_of(paths: list[Path], **kwargs):
@@ -49,7 +49,7 @@ def test_img2dataset_output_keeps_every_field_and_counts_failed_downloads(img2da
         asked = by_url[sample.meta["url"]]
         assert sample.text == asked["caption"]
         assert sample.meta["NSFW"] == asked["NSFW"] and sample.meta["LICENSE"] == asked["LICENSE"]
-        assert sample.meta["source_similarity"] == pytest.approx(asked["similarity"])
+        assert sample.meta["similarity_from_source"] == pytest.approx(asked["similarity"])
         assert sample.meta["status"] == "success" and sample.meta["exif"] is not None
         assert Image.open(io.BytesIO(sample.image)).size == (sample.meta["width"], sample.meta["height"])
 
@@ -99,7 +99,7 @@ def test_webdataset_shardwriter_tar_keeps_json_fields_beyond_img2datasets(tmp_pa
     assert first.image == image_bytes(0)
     assert first.meta["license"] == "cc0" and first.meta["aesthetic"] == 5.5
     assert json.loads(first.meta["tags"]) == ["a", "b"]  # nested values as JSON text
-    assert first.meta["source_similarity"] == 0.9 and "similarity" not in first.meta
+    assert first.meta["similarity_from_source"] == 0.9 and "similarity" not in first.meta
     assert first.meta["width"] is None  # img2dataset's fixed fields are always there
 
 

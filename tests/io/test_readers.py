@@ -329,11 +329,11 @@ def test_parquet_writer_extra_columns_and_types(tmp_path: Path) -> None:
     table = pq.read_table(tmp_path / "o.parquet")
     assert table.schema.field("similarity").type == pa.float32()
     assert table.column("key").to_pylist() == ["0", "1", "2", "3", "4"]
-    # A meta column named like the writer's own is kept under `source_<name>`, never clobbering.
+    # A meta column named like the writer's own is kept under `<name>_from_source`, never clobbering.
     with ParquetWriter(tmp_path / "p.parquet") as writer:
         writer.write(Sample("s/0", image_bytes(0), "t", {"caption": "oops"}))
     row = pq.read_table(tmp_path / "p.parquet").to_pylist()[0]
-    assert row["caption"] == "t" and row["source_caption"] == "oops"
+    assert row["caption"] == "t" and row["caption_from_source"] == "oops"
 
 
 # --- Image folder --------------------------------------------------------------------------
@@ -367,19 +367,19 @@ def test_file_name_caption_csv_in_subfolders(tmp_path: Path) -> None:
 
 def test_reserved_column_names_never_become_meta(tmp_path: Path) -> None:
     """A filtered subset read back as input must not carry its old similarity as the meta
-    `similarity` (the scores' own column); it is kept, as LAION's is, under `source_similarity`."""
+    `similarity` (the scores' own column); it is kept, as LAION's is, under `similarity_from_source`."""
     table = pa.table({"image": pa.array([b"i"], pa.binary()), "caption": ["c"],
                       "similarity": pa.array([0.3], pa.float32()), "url": ["u"]})
     pq.write_table(table, tmp_path / "subset.parquet")
     (sample,) = read_all(tmp_path / "subset.parquet", "parquet")
-    assert sample.meta == {"source_similarity": pytest.approx(0.3), "url": "u"}
+    assert sample.meta == {"similarity_from_source": pytest.approx(0.3), "url": "u"}
 
     folder = tmp_path / "f"
     folder.mkdir()
     (folder / "a.png").write_bytes(image_bytes(0))
     (folder / "captions.csv").write_text("file_name,caption,similarity,source\na.png,c,0.3,web\n")
     (sample,) = read_all(folder, "imagefolder")
-    assert sample.meta == {"source_similarity": "0.3", "source": "web"}
+    assert sample.meta == {"similarity_from_source": "0.3", "source": "web"}
 
 
 def test_image_folder_writer_leaves_a_sweepable_temporary(tmp_path: Path) -> None:

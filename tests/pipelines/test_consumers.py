@@ -9,7 +9,6 @@ table, and `datasets` (parquet, imagefolder) and `webdataset` read the subsets.
 
 from __future__ import annotations
 
-import csv
 import glob
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +47,7 @@ def file_name_parquet(folder: Path) -> Path:
     ds = datasets.Dataset.from_dict({
         "image": [{"bytes": render_scene(50 + i).image, "path": None} for i in range(6)],
         "caption": [render_scene(50 + i).caption for i in range(6)],
-        "file_name": ["clash.png"] * 6, "label": list(range(6))}).cast_column("image", datasets.Image())
+        "file_name": ["clash.png"] * 6, "rank": list(range(6))}).cast_column("image", datasets.Image())
     ds.to_parquet(str(folder / "named.parquet"))
     return folder / "named.parquet"
 
@@ -91,7 +90,7 @@ def test_scores_read_as_one_table_by_every_tool(mixed, tmp_path):
 
     scores = mixed.run / "scores"
     want = {"key", "text", "similarity"} | mixed.meta
-    assert {"NSFW", "source_similarity", "seed", "file_name", "aesthetic", "status"} <= want
+    assert {"NSFW", "similarity_from_source", "seed", "file_name", "aesthetic", "status"} <= want
     rows = pq.read_table(mixed.run / "scores").num_rows
 
     duck = duckdb.sql(f"SELECT * FROM '{scores}/*.parquet'")
@@ -150,7 +149,7 @@ def test_parquet_subset_loads_as_a_datasets_image_feature(mixed, subsets, tmp_pa
         source = scored[row["source_key"]]
         assert row["caption"] == source["text"] and row["similarity"] == pytest.approx(source["similarity"])
         assert row["image"].size[0] > 0  # decoded to a PIL image
-        assert row.get("NSFW") == source["NSFW"] and row["source_file_name"] == source["file_name"]
+        assert row.get("NSFW") == source["NSFW"] and row["file_name_from_source"] == source["file_name"]
 
 
 def test_imagefolder_subset_loads_as_one_split_with_captions_and_meta(mixed, subsets, tmp_path):
@@ -160,13 +159,13 @@ def test_imagefolder_subset_loads_as_one_split_with_captions_and_meta(mixed, sub
     ds = loaded["train"]
     scored = scored_rows(mixed)
     assert ds.num_rows == len(scored) and "label" not in ds.column_names
-    assert {"caption", "similarity", "source_key", "source_file_name", "NSFW"} <= set(ds.column_names)
+    assert {"caption", "similarity", "source_key", "file_name_from_source", "NSFW"} <= set(ds.column_names)
     for row in ds:
         assert row["caption"] == scored[row["source_key"]]["text"] and row["image"].size[0] > 0
-    clashing = [r for r in ds if r["source_file_name"] == "clash.png"]
+    clashing = [r for r in ds if r["file_name_from_source"] == "clash.png"]
     assert len(clashing) == 6  # the source's file_name kept aside, never written over the writer's own
-    listed = [(Path(m).parent, row["file_name"]) for m in glob.glob(f"{out}/*/metadata.csv")
-              for row in csv.DictReader(open(m, encoding="utf-8"))]
+    listed = [(Path(m).parent, name) for m in glob.glob(f"{out}/*/metadata.parquet")
+              for name in pq.read_table(m).column("file_name").to_pylist()]
     assert len(listed) == len(scored) and all((folder / name).is_file() for folder, name in listed)
     again = [r for s in find_shards([out]) for r in reader_for(s)]
     assert len(again) == len(scored) and all(isinstance(r, Sample) for r in again)  # valid `curate embed` input
@@ -193,8 +192,13 @@ def test_tar_meta_beyond_img2datasets_fields_survives_filter_then_embed(mixed, s
         again = run_embed(EmbedConfig(inputs=(subsets["webdataset"],), out=tmp_path / "run2", encoders=tiny_encoders,
                                       batch_size=16, workers=0), quiet=True)
     assert again.pairs == len(scored_rows(mixed)) and not again.errors
-    table = pq.read_table(tmp_path / "run2" / "embeddings")
-    assert {"NSFW", "LICENSE", "status", "exif", "source_similarity", "seed", "aesthetic", "source_file_name",
+    # Embeddings files keep each shard's own columns: read them by name, as the docs say.
+    table = duckdb.sql(f"SELECT * EXCLUDE (image_emb, text_emb) FROM read_parquet("
+                       f"'{tmp_path}/run2/embeddings/*.parquet', union_by_name = true)").to_arrow_table()
+    assert {"NSFW", "LICENSE", "status", "exif", "similarity_from_source", "seed", "aesthetic", "file_name_from_source",
             "source_key"} <= set(table.column_names)
     downloaded = [r for r in table.select(["NSFW", "LICENSE"]).to_pylist() if r["NSFW"] is not None]
     assert downloaded == [{"NSFW": "UNLIKELY", "LICENSE": "cc-by"}] * 10
+    seeds = {r["source_key"]: r["seed"] for r in table.select(["source_key", "seed"]).to_pylist()}
+    assert {k: v for k, v in seeds.items() if v is not None} == {
+        k: r["seed"] for k, r in scored_rows(mixed).items() if r["seed"] is not None}

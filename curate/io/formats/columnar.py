@@ -6,7 +6,7 @@ The image column is a binary column with a conventional name (`jpg`, `png`, `web
 user may name it (`--image-column`), and the caption and key columns too. The member name
 is the key column's value when there is one, else the zero-padded row index. Every other
 scalar column passes through as meta; one named like a column later steps write themselves
-(`similarity`, `text`, ... in `RESERVED_COLUMNS`) is kept as `source_<name>`.
+(`similarity`, `text`, ... in `RESERVED_COLUMNS`) is kept as `<name>_from_source`.
 
 A `datasets` image stored as a path (`{bytes: null, path}`, what `datasets` writes for images
 added from files) is read from that path: a relative one inside the shard's folder, an

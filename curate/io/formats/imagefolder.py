@@ -8,7 +8,7 @@ holds). A folder without such a CSV may hold `datasets`' typed `metadata.parquet
 The folder is the shard (its name is the shard id), the table's rows are the members, and
 every other column becomes meta (CSV cells as strings, Parquet columns with their types);
 one named like a column later steps write themselves (`similarity`, `text`, ... in
-`RESERVED_COLUMNS`) is kept as `source_<name>`. `--image-column`, `--text-column` and
+`RESERVED_COLUMNS`) is kept as `<name>_from_source`. `--image-column`, `--text-column` and
 `--key-column` name the file-name, caption and id columns when the header's names are
 others. A file name is only opened after it has been shown to resolve inside the folder.
 

@@ -51,14 +51,15 @@ def is_scalar(type_: pa.DataType) -> bool:
     return not (pa.types.is_nested(type_) or binary or pa.types.is_fixed_size_binary(type_))
 
 
-SOURCE_PREFIX = "source_"
+# Appended, not prepended: `datasets`' imagefolder takes any `*_file_name` column for a file.
+SOURCE_SUFFIX = "_from_source"
 
 
 def renamed_columns(names: Iterable[str], reserved: Collection[str]) -> dict[str, str]:
     """Source column -> the name it travels under: unchanged, unless `reserved` (the names a
-    step or a writer fills itself, such as `similarity` or `file_name`) holds it; then it is
-    prefixed with `source_` (again while that name is taken), so it never overwrites nor is
-    overwritten: `similarity` -> `source_similarity`, `file_name` -> `source_file_name`."""
+    step or a writer fills itself, such as `similarity` or `file_name`) holds it; then it gets
+    the suffix `_from_source` (again while that name is taken), so it never overwrites nor is
+    overwritten: `similarity` -> `similarity_from_source`, `file_name` -> `file_name_from_source`."""
     names = list(dict.fromkeys(names))
     taken = set(reserved) | set(names)
     out: dict[str, str] = {}
@@ -66,7 +67,7 @@ def renamed_columns(names: Iterable[str], reserved: Collection[str]) -> dict[str
         new = name
         if name in reserved:
             while new in taken:
-                new = SOURCE_PREFIX + new
+                new += SOURCE_SUFFIX
             taken.add(new)
         out[name] = new
     return out
@@ -85,7 +86,8 @@ def json_text(value: Any) -> Any:
 
 def inferred_schema(rows: list[Mapping[str, Any]], *, known: pa.Schema) -> pa.Schema:
     """`known`, then every other field of `rows` (first-seen order) with the type its values
-    take: int64, float64, bool or string (mixed or unknown types become string)."""
+    take: int64, float64, bool or string (mixed or unknown types become string; a field
+    that is always null is of the null type, which widens to any other)."""
     fields = list(known)
     seen = set(known.names)
     for name in dict.fromkeys(k for row in rows for k in row):
@@ -97,6 +99,8 @@ def inferred_schema(rows: list[Mapping[str, Any]], *, known: pa.Schema) -> pa.Sc
 
 def _common_type(values: list[Any]) -> pa.DataType:
     present = [v for v in values if v is not None]
+    if not present:  # only nulls here: a type that unifies with any other shard's
+        return pa.null()
     try:
         type_ = pa.array(present).type
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):

@@ -114,7 +114,7 @@ class WebDatasetReader(ShardReader):
 
     @cached_property
     def _meta_layout(self) -> tuple[pa.Schema, dict[str, str]]:
-        """The meta schema and JSON field -> meta column (reserved names prefixed `source_`)."""
+        """The meta schema and JSON field -> meta column (reserved names suffixed `_from_source`)."""
         status = img2dataset.status_schema(self.shard.path)
         if status is not None:
             fields = [f for f in status if f.name not in img2dataset.REPEATED_FIELDS and is_scalar(f.type)]

@@ -6,7 +6,7 @@ half-written shard that a rerun would skip as done.
 
 A source's meta column named like a column a writer fills itself (`key`, `image`,
 `caption`, `file_name`) or like an `extra` column (`similarity`, `source_key`) is written
-as `source_<name>` by every writer alike, so it never overwrites the writer's own column
+as `<name>_from_source` by every writer alike, so it never overwrites the writer's own column
 nor is overwritten by it.
 """
 
@@ -56,7 +56,7 @@ class AtomicShardWriter(ShardWriter):
 
     @staticmethod
     def columns_of(sample: Sample, extra: dict[str, Any] | None) -> dict[str, Any]:
-        """The sample's meta and `extra` as written: clashing meta names prefixed `source_`."""
+        """The sample's meta and `extra` as written: clashing meta names suffixed `_from_source`."""
         extra = extra or {}
         names = renamed_columns(sample.meta, WRITER_COLUMNS | set(extra))
         return {**{names[k]: v for k, v in sample.meta.items()}, **extra}
