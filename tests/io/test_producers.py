@@ -18,11 +18,11 @@ from PIL import Image
 from curate.errors import CurateError
 from curate.io.formats.detect import find_shards, reader_for
 from curate.schemas.config.flow import ColumnsConfig
-from curate.schemas.sample import ErrorKind, Sample
+from curate.schemas.sample import ErrorKind
 from curate.synthetic.scenes import render_scene
 from curate.io.formats.diffusiondb import write_metadata_parquet
 from tests.fixtures import error_kinds, errors, image_bytes, samples, write_zip
-from tests.producers import ADDITIONAL, IMAGES, MISSING
+from tests.producers import IMAGES, MISSING
 
 IMG2DATASET_META = {"url", "status", "error_message", "width", "height", "original_width", "original_height",
                     "exif", "sha256", "NSFW", "LICENSE", "similarity_from_source"}

@@ -24,7 +24,6 @@ from curate.pipelines.embed import run_embed
 from curate.pipelines.filter import run_filter
 from curate.pipelines.score import run_score
 from curate.schemas.config.flow import EmbedConfig, FilterConfig, ScoreConfig
-from curate.schemas.layout import RunLayout
 from curate.schemas.sample import ErrorKind, Sample
 from curate.schemas.tables import RESERVED_COLUMNS, read_scores_info
 from curate.synthetic.scenes import render_scene
