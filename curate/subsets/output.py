@@ -34,7 +34,8 @@ OLD_CAPTIONS_FILES = ("captions.csv",)  # what image-folder subsets held before 
 NAME_DIGITS = 5
 _OUTPUT_NAME = re.compile(r"^(\d{%d,})(\.[a-z.]+)?$" % NAME_DIGITS)
 # Added beside each sample's meta: its score, and its key in the scored run (subset keys are
-# `<output shard>/<run key>`, so this is what joins a subset back to the run's tables).
+# `<output shard>/<member>`, the member being the run key or, in image folders, a position;
+# so this is what joins a subset back to the run's tables).
 EXTRA_SCHEMA = pa.schema([pa.field("similarity", pa.float32()), pa.field("source_key", pa.string())])
 
 
@@ -142,7 +143,7 @@ class ShardRoller(PublishOnSuccess):
         self.index = 0  # position of the next kept sample in the whole subset
         self._writer: ShardWriter | None = None
         self._open: int | None = None
-        self._stem = ""  # the open shard's id: subset keys are `<output shard>/<source key>`
+        self._stem = ""  # the open shard's id: subset keys are `<output shard>/<member>`
 
     def all_done(self, count: int) -> bool:
         """Whether the next `count` samples all fall in shards finished earlier."""
@@ -163,7 +164,8 @@ class ShardRoller(PublishOnSuccess):
         if shard != self._open:
             self._start(shard)
         meta = sample.meta if not self.as_text else {**sample.meta, **self._texts(sample.meta)}
-        renamed = Sample(f"{self._stem}/{sample.key}", sample.image, sample.text, meta)
+        member = self.writer_cls.subset_member(self.index - 1 - shard * self.shard_size, sample.key)
+        renamed = Sample(f"{self._stem}/{member}", sample.image, sample.text, meta)
         extra = {"similarity": similarity, "source_key": sample.key}
         self._writer.write(renamed, extra=extra)  # type: ignore[union-attr]
 

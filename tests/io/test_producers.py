@@ -18,7 +18,7 @@ from PIL import Image
 from curate.errors import CurateError
 from curate.io.formats.detect import find_shards, reader_for
 from curate.schemas.config.flow import ColumnsConfig
-from curate.schemas.sample import ErrorKind
+from curate.schemas.sample import ErrorKind, Sample
 from curate.synthetic.scenes import render_scene
 from curate.io.formats.diffusiondb import write_metadata_parquet
 from tests.fixtures import error_kinds, errors, image_bytes, samples, write_zip
@@ -218,3 +218,23 @@ def test_diffusiondb_large_metadata_is_joined(tmp_path):
     assert [s.meta["width"] for s in got] == [512, 513, 514]
     assert [s.meta["image_nsfw"] for s in got] == pytest.approx([0.0, 0.1, 0.2])
     assert [s.text for s in got] == ["prompt 0", "prompt 1", "prompt 2"]
+
+
+def test_remote_tar_meta_and_status_file_come_from_their_urls(img2dataset_output, tmp_path):
+    """`filter` asks a source at a URL for its meta before copying it: the fields must be the
+    same as from the local file, for img2dataset's tars (status file) and for plain ones."""
+    from curate.io.formats.registry import sidecars_of
+    from curate.io.formats.webdataset import WebDatasetWriter
+    from curate.io.location import RemotePath
+
+    plain = tmp_path / "plain"
+    with WebDatasetWriter(plain / "00007.tar") as writer:  # a tar curate wrote: no status file
+        for i in range(2):
+            writer.write(Sample(f"s/{i}", image_bytes(i), f"t{i}", {"aesthetic": 5.5 + i}), extra={"similarity": 0.1})
+    for folder, field in ((img2dataset_output.folders["webdataset"], "NSFW"), (plain, "aesthetic")):
+        (local,) = find_shards([folder])
+        (remote,) = find_shards([RemotePath(f"file://{folder}")])
+        assert reader_for(remote).meta_schema() == reader_for(local).meta_schema()
+        assert field in reader_for(remote).meta_schema().names
+    (i2d,) = find_shards([RemotePath(f"file://{img2dataset_output.folders['webdataset']}")])
+    assert [s.name for s in sidecars_of(i2d)] == ["00000.parquet"]

@@ -2,8 +2,9 @@
 
 The run embeds (tiny encoders), trains and scores for real: the four sample formats,
 img2dataset's tar and Parquet outputs of one download (with failed URLs), a `save_to_disk`
-folder and a `datasets` Parquet file whose `file_name` column clashes with the image
-folder's own. Then DuckDB, pyarrow, pandas, polars and `datasets` read `scores/` as one
+folder and the Hub's `default/{train,test}/0000.parquet` layout (shard ids `train__0000`,
+`test__0000`, which `datasets` would take for splits if a subset named folders after them),
+whose `file_name` column clashes with the image folder's own. Then DuckDB, pyarrow, pandas, polars and `datasets` read `scores/` as one
 table, and `datasets` (parquet, imagefolder) and `webdataset` read the subsets.
 """
 
@@ -41,14 +42,16 @@ class MixedRun:
     errors: dict[str, int]  # error kind -> count over the run
 
 
-def file_name_parquet(folder: Path) -> Path:
-    """A `datasets` Parquet file carrying a `file_name` column (an image folder's metadata)."""
-    ds = datasets.Dataset.from_dict({
-        "image": [{"bytes": render_scene(50 + i).image, "path": None} for i in range(6)],
-        "caption": [render_scene(50 + i).caption for i in range(6)],
-        "file_name": ["clash.png"] * 6, "rank": list(range(6))}).cast_column("image", datasets.Image())
-    ds.to_parquet(str(folder / "named.parquet"))
-    return folder / "named.parquet"
+def hub_layout(folder: Path) -> Path:
+    """The Hub's parquet-converter layout (`default/train/0000.parquet`, `default/test/0000.parquet`),
+    written by `datasets`, with a `file_name` column (an image folder's metadata) in every row."""
+    for split, start in (("train", 50), ("test", 53)):
+        ds = datasets.Dataset.from_dict({
+            "image": [{"bytes": render_scene(start + i).image, "path": None} for i in range(3)],
+            "caption": [render_scene(start + i).caption for i in range(3)],
+            "file_name": ["clash.png"] * 3, "rank": list(range(3))}).cast_column("image", datasets.Image())
+        ds.to_parquet(str(folder / "default" / split / "0000.parquet"))
+    return folder / "default"
 
 
 def save_to_disk_folder(folder: Path) -> Path:
@@ -63,7 +66,7 @@ def save_to_disk_folder(folder: Path) -> Path:
 def mixed(sample_shards, img2dataset_output, tiny_encoders, tmp_path_factory) -> MixedRun:
     root = tmp_path_factory.mktemp("mixed")
     (root / "hf").mkdir()
-    inputs = (*sample_shards, *img2dataset_output.folders.values(), file_name_parquet(root / "hf"),
+    inputs = (*sample_shards, *img2dataset_output.folders.values(), hub_layout(root / "hf"),
               save_to_disk_folder(root / "hf"))
     shards = find_shards(inputs)
     records = [r for s in shards for r in reader_for(s)]

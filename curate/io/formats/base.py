@@ -104,6 +104,11 @@ class ShardWriter(PublishOnSuccess, ABC):
         self.path = Path(path)
         self.meta_schema = meta_schema or pa.schema([])
 
+    @classmethod
+    def subset_member(cls, position: int, key: str) -> str:
+        """The member a subset gives the sample at `position` of an output shard: its run key."""
+        return key
+
     @abstractmethod
     def write(self, sample: Sample, *, extra: dict[str, Any] | None = None) -> None:
         """Append one sample; `extra` adds columns (such as `similarity`) beside its meta."""

@@ -235,6 +235,13 @@ class ImageFolderWriter(AtomicShardWriter):
         self._rows: list[dict[str, Any]] = []
         self._names: set[str] = set()
 
+    @classmethod
+    def subset_member(cls, position: int, key: str) -> str:
+        """Subsets name images by position (`000042.png`): `datasets` takes any file or folder
+        name holding a split word (`train`, `test_`, `-val-`, ...) for a split and would cut
+        the subset apart; the run key stays in `source_key`."""
+        return f"{position:06d}"
+
     def write(self, sample: Sample, *, extra: dict[str, Any] | None = None) -> None:
         if sample.image is None:
             raise ValueError(f"cannot write {sample.key!r} to an image folder: no image")

@@ -84,29 +84,42 @@ def json_text(value: Any) -> Any:
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
 
 
-def inferred_schema(rows: list[Mapping[str, Any]], *, known: pa.Schema) -> pa.Schema:
-    """`known`, then every other field of `rows` (first-seen order) with the type its values
-    take: int64, float64, bool or string (mixed or unknown types become string; a field
-    that is always null is of the null type, which widens to any other)."""
-    fields = list(known)
-    seen = set(known.names)
-    for name in dict.fromkeys(k for row in rows for k in row):
-        if name in seen:
-            continue
-        fields.append(pa.field(name, _common_type([json_text(row.get(name)) for row in rows])))
-    return pa.schema(fields)
+INT64_RANGE = range(-(2**63), 2**63)
 
 
-def _common_type(values: list[Any]) -> pa.DataType:
-    present = [v for v in values if v is not None]
-    if not present:  # only nulls here: a type that unifies with any other shard's
+class FieldTypes:
+    """The Arrow type each field of a stream of JSON objects needs, learnt one object at a time
+    (memory: one entry per field name, not per object): int64, float64, bool or string;
+    mixed types become string (ints and floats: float64); a field only ever null is of the
+    null type, which widens to any other shard's."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, set[str]] = {}
+
+    def add(self, values: Mapping[str, Any]) -> None:
+        for name, value in values.items():
+            self.kinds.setdefault(name, set()).add(_kind(value))
+
+    def schema(self, *, known: pa.Schema) -> pa.Schema:
+        """`known`, then every other field in first-seen order."""
+        extra = [pa.field(n, _type_of(k)) for n, k in self.kinds.items() if n not in set(known.names)]
+        return pa.schema([*known, *extra])
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int" if value in INT64_RANGE else "string"
+    return "float" if isinstance(value, float) else "string"
+
+
+def _type_of(kinds: set[str]) -> pa.DataType:
+    kinds = kinds - {"null"}
+    if not kinds:
         return pa.null()
-    try:
-        type_ = pa.array(present).type
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return pa.string()
-    if pa.types.is_integer(type_):
-        return pa.int64()
-    if pa.types.is_floating(type_):
-        return pa.float64()
-    return type_ if pa.types.is_boolean(type_) or pa.types.is_string(type_) else pa.string()
+    if kinds <= {"int", "float"}:
+        return pa.int64() if kinds == {"int"} else pa.float64()
+    return pa.bool_() if kinds == {"bool"} else pa.string()
