@@ -74,10 +74,12 @@ def up_to_date(scores: Location, embeddings: Location, card: ProjectionCard, met
 
 def run_meta(files: list[Location], layout: RunLayout, *, remote: bool) -> pa.Schema:
     """The meta columns every scores file of the run gets: those of the embeddings being scored
-    and of the run's other scores files, unified."""
+    and of the run's other scores files, unified in shard-id order (so the columns' order does
+    not depend on the order the inputs were given in)."""
     scored = {f.stem for f in files}
     others = [p for p in layout.shard_files(Table.SCORES) if p.stem not in scored]
-    meta, _ = unified_meta(meta_of(schema) for schema in io_map(table_schema, files + others, remote=remote))
+    tables = sorted(files + others, key=lambda path: path.stem)
+    meta, _ = unified_meta(meta_of(schema) for schema in io_map(table_schema, tables, remote=remote))
     return meta
 
 
