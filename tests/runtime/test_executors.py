@@ -108,7 +108,7 @@ def test_score_embeds_missing_shards_with_its_executor(sample_shards, tmp_path, 
     from curate.schemas.config.flow import ScoreConfig
 
     seen = []
-    monkeypatch.setattr("curate.pipelines.embed.run_embed", lambda config, quiet: seen.append(config))
+    monkeypatch.setattr("curate.pipelines.embed.run_embed", lambda config, quiet, shards=None: seen.append(config))
     text = SimpleNamespace(model="t", settings={"pooling": "mean", "max_tokens": 77})
     card = SimpleNamespace(image_encoder=SimpleNamespace(model="i"), text_encoder=text)
     ray = ExecutorConfig(name="ray", num_gpus_per_worker=1, concurrency=4)
