@@ -99,7 +99,7 @@ class ShardEmbedder:
         return EmbeddingsInfo(
             shard_id=self.shard.shard_id, source=self.shard.source, format=self.shard.format,
             image_encoder=self.encoders.image.info, text_encoder=self.encoders.text.info,
-            versions=library_versions(), limit=self.config.limit,
+            versions=library_versions(), limit=self.config.limit, columns=self.shard.columns.chosen(),
         )
 
     def run(self) -> ShardOutcome:
@@ -180,7 +180,8 @@ class ShardEmbedder:
 
 
 def finished(layout: RunLayout, shard: Shard, config: EmbedConfig, existing: set[str]) -> bool:
-    """A shard is done when its embeddings file exists and was made with the same --limit.
+    """A shard is done when its embeddings file exists and was made with the same --limit and
+    the same column choices.
 
     `existing` names the run's embeddings files from one listing, sparing a check per shard."""
     path = layout.embeddings(shard.shard_id)
@@ -189,7 +190,7 @@ def finished(layout: RunLayout, shard: Shard, config: EmbedConfig, existing: set
     info = read_embeddings_info(table_schema(path))
     check_encoders(path, info, config.encoders.expected(),
                    remedy="pass --overwrite or another --out to embed with other encoders.")
-    return info.limit == config.limit
+    return info.limit == config.limit and info.columns == shard.columns.chosen()
 
 
 class EmbedWorker:
@@ -239,12 +240,16 @@ def embed_shards_worker(shards: list[Shard], config: EmbedConfig) -> list[ShardO
         worker.close()
 
 
-def run_embed(config: EmbedConfig, *, quiet: bool = False) -> StepOutcome:
-    """Embed every shard of `config.inputs` that the run directory does not hold yet."""
+def run_embed(config: EmbedConfig, *, quiet: bool = False, shards: list[Shard] | None = None) -> StepOutcome:
+    """Embed every shard of `config.inputs` that the run directory does not hold yet.
+
+    `shards`, when given, are those shards as an earlier `find_shards` over all of a command's
+    inputs named them (`score` embeds only the ones it lacks, under the ids they have among all)."""
     config.validate()
     config = with_locations(config, "inputs", "out")
     check_backend(config.out)
-    shards = find_shards(list(config.inputs), format=config.format)
+    if shards is None:
+        shards = find_shards(list(config.inputs), format=config.format, columns=config.columns)
     with hold(config.out, STEP) as since:  # one writer per run: a second one would sweep our temp files
         return _embed(config, shards, settled_before=since, quiet=quiet)
 

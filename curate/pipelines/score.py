@@ -3,10 +3,12 @@
 Per shard, the embeddings file is streamed a batch at a time through the projection and the
 similarities (and any further scores the projection gives, such as SigLIP's match
 probability under `--projection native`) are written beside the key, caption and meta
-columns through the atomic Parquet writer. A scores file made by the same projection (same weights fingerprint) and
-holding as many rows as its embeddings is complete: a rerun skips it; one made by another
+columns through the atomic Parquet writer. A scores file made by the same projection (same
+weights fingerprint), as many rows as its embeddings and the run's columns is complete: a rerun skips it; one made by another
 projection is rescored. `--overwrite` rescores everything (it never re-embeds).
 Shards are scored by `ScoreWorker`s run by the executor `--executor` names (local or Ray).
+Every scores file of the run gets the run's columns (`pipelines/score_columns.py`), so the
+run reads as one table.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from curate.io.stats_files import write_outcome
 from curate.io.tables import ParquetTableWriter, table_footer
 from curate.models.devices import resolve_device
 from curate.models.projection import Projection, projection_from_card
+from curate.pipelines.score_columns import run_meta, widen_others
 from curate.pipelines.score_inputs import collect_embeddings, scoring_projection
 from curate.runtime.executors import make_executor
 from curate.runtime.jobs import ShardJob
-from curate.schemas.arrow_schemas import scores_schema
+from curate.schemas.arrow_schemas import meta_of, scores_columns, scores_schema
 from curate.schemas.config.flow import ScoreConfig
 from curate.schemas.layout import RunLayout, TableFile
 from curate.schemas.outcome import ShardOutcome, StepOutcome
@@ -54,16 +57,18 @@ class ScoreSummary(StepOutcome):
     projection: ProjectionCard | None = None
 
 
-def up_to_date(scores: Location, embeddings: Location, card: ProjectionCard) -> bool:
-    """Same projection fingerprint and as many rows as the embeddings: nothing to redo."""
+def up_to_date(scores: Location, embeddings: Location, card: ProjectionCard, columns: pa.Schema) -> bool:
+    """Same projection fingerprint, as many rows as the embeddings and the run's `columns`: nothing to redo."""
     if not scores.exists():
         return False
     try:
         footer = table_footer(scores)
-        info = read_scores_info(footer.schema.to_arrow_schema())
+        schema = footer.schema.to_arrow_schema()
+        info = read_scores_info(schema)
     except (KeyError, TypeError, ValueError, pa.ArrowInvalid, OSError):
         return False
-    return info.projection == card.fingerprint and footer.num_rows == row_count(embeddings)
+    return (info.projection == card.fingerprint and footer.num_rows == row_count(embeddings)
+            and schema.remove_metadata().equals(columns))
 
 
 def scores_info_for(embeddings: Path, config: ScoreConfig, card: ProjectionCard) -> ScoresInfo:
@@ -71,7 +76,7 @@ def scores_info_for(embeddings: Path, config: ScoreConfig, card: ProjectionCard)
     info = embeddings_info(embeddings)
     return ScoresInfo(
         shard_id=embeddings.stem, source=info.source, format=info.format, projection=card.fingerprint,
-        projection_dir=str(config.projection.resolve()), versions=library_versions(),
+        projection_dir=str(config.projection.resolve()), versions=library_versions(), columns=info.columns,
     )
 
 
@@ -86,14 +91,16 @@ def batch_similarity(model: Projection, batch: pa.RecordBatch) -> tuple[dict[str
 
 
 def score_shard(embeddings: Path, *, model: Projection, card: ProjectionCard, config: ScoreConfig,
-                advance: Callable[[int], None]) -> ShardOutcome:
-    """Stream one embeddings file into its scores file, published only when complete (stats file first)."""
+                advance: Callable[[int], None], meta: pa.Schema | None = None) -> ShardOutcome:
+    """Stream one embeddings file into its scores file, published only when complete (stats file
+    first). `meta` is the run's meta columns (default: this file's own)."""
     start = time.perf_counter()
     layout = RunLayout(config.out)
-    scored = ("similarity", *model.extra_score_names)
-    schema = scores_schema(scores_info_for(embeddings, config, card), pq.read_schema(embeddings),
+    present = pq.read_schema(embeddings)
+    schema = scores_schema(scores_info_for(embeddings, config, card), meta_of(present) if meta is None else meta,
                            extra=model.extra_score_names)
-    kept = [name for name in schema.names if name not in scored]
+    scored = ("similarity", *model.extra_score_names)
+    kept = [name for name in schema.names if name not in scored and name in present.names]
     writer = ParquetTableWriter(layout.scores(embeddings.stem), schema)
     outcome = ShardOutcome(STEP, embeddings.stem, counts={"non_finite": 0})
     try:
@@ -122,15 +129,16 @@ class ScoreWorker:
     """The worker entry point executors drive: builds the projection `card` names in its own
     process and scores a local copy of an embeddings file that lives at a URL."""
 
-    def __init__(self, config: ScoreConfig, card: ProjectionCard) -> None:
-        self.config, self.card = config, card
+    def __init__(self, config: ScoreConfig, card: ProjectionCard, meta: pa.Schema | None = None) -> None:
+        self.config, self.card, self.meta = config, card, meta
         self.model = projection_from_card(card, config.projection, device=resolve_device(config.device))
         self.mirror = ShardMirror()
 
     def run(self, shard: TableFile, advance: Callable[[int], None], upcoming: TableFile | None = None) -> ShardOutcome:
         with self.mirror.local(shard) as local:
             self.mirror.prefetch(upcoming)
-            return score_shard(local.path, model=self.model, card=self.card, config=self.config, advance=advance)
+            return score_shard(local.path, model=self.model, card=self.card, config=self.config, advance=advance,
+                               meta=self.meta)
 
     def close(self) -> None:
         """Delete local copies; the projection goes with the process."""
@@ -153,7 +161,11 @@ def _score(config: ScoreConfig, card: ProjectionCard, files: list[Location], *, 
     layout = RunLayout(config.out)
     _remove_stale_tmp(layout, settled_before=settled_before)
     remote = is_url(layout.root) or any(is_url(f) for f in files)
-    current = io_map(lambda f: not config.overwrite and up_to_date(layout.scores(f.stem), f, card), files, remote=remote)
+    meta = run_meta(files, layout, remote=remote)
+    widen_others(layout, files, meta, remote=remote)
+    columns = scores_columns(meta, extra=extra_score_names(config, card))
+    current = io_map(lambda f: not config.overwrite and up_to_date(layout.scores(f.stem), f, card, columns), files,
+                     remote=remote)
     todo = [f for f, current_ in zip(files, current) if not current_]
     results = [ShardOutcome(STEP, f.stem, skipped=True) for f in files if f not in todo]
     if results:
@@ -161,13 +173,18 @@ def _score(config: ScoreConfig, card: ProjectionCard, files: list[Location], *, 
     seconds = 0.0
     if todo:
         items = [TableFile(shard_id=f.stem, path=f) for f in todo]
-        job = ShardJob(items, partial(ScoreWorker, config, card), label=STEP, unit="rows",
+        job = ShardJob(items, partial(ScoreWorker, config, card, meta), label=STEP, unit="rows",
                        total=sum(io_map(row_count, todo, remote=remote)), quiet=quiet)
         outcome = make_executor(config.executor).run(job)
         _remove_stale_tmp(layout, settled_before=time.time())  # what workers killed mid-shard left behind
         results, seconds = results + outcome.results, outcome.seconds
     results.sort(key=lambda r: r.shard_id)
     return ScoreSummary(STEP, results, seconds, projection=card)
+
+
+def extra_score_names(config: ScoreConfig, card: ProjectionCard) -> tuple[str, ...]:
+    """The further score columns this projection writes (built on the CPU: a card and a few weights)."""
+    return projection_from_card(card, config.projection, device=resolve_device("cpu")).extra_score_names
 
 
 def _remove_stale_tmp(layout: RunLayout, *, settled_before: float) -> None:

@@ -92,6 +92,7 @@ class EmbeddingsInfo:
     text_encoder: EncoderInfo
     versions: dict[str, str]
     limit: int | None = None
+    columns: dict[str, str] = field(default_factory=dict)  # the user's --image-column ... choices
     schema_version: int = SCHEMA_VERSION
 
     def to_bytes(self) -> bytes:
@@ -119,6 +120,7 @@ class ScoresInfo:
     projection: str
     projection_dir: str
     versions: dict[str, str]
+    columns: dict[str, str] = field(default_factory=dict)  # carried from the embeddings, for `filter`
     schema_version: int = SCHEMA_VERSION
 
     def to_bytes(self) -> bytes:
@@ -134,7 +136,7 @@ def read_scores_info(schema: pa.Schema) -> ScoresInfo:
     return ScoresInfo.from_bytes(schema.metadata[METADATA_KEY])
 
 
-RESERVED_COLUMNS = frozenset({"key", "text", "image_emb", "text_emb", "similarity", "image"})
+RESERVED_COLUMNS = frozenset({"key", "text", "image_emb", "text_emb", "similarity", "match_probability", "image"})
 
 
 def read_embeddings_info(schema: pa.Schema) -> EmbeddingsInfo:

@@ -108,7 +108,7 @@ def test_score_embeds_missing_shards_with_its_executor(sample_shards, tmp_path, 
     from curate.schemas.config.flow import ScoreConfig
 
     seen = []
-    monkeypatch.setattr("curate.pipelines.embed.run_embed", lambda config, quiet: seen.append(config))
+    monkeypatch.setattr("curate.pipelines.embed.run_embed", lambda config, quiet, shards=None: seen.append(config))
     from curate.schemas.tables import EncoderInfo
 
     text = EncoderInfo(model="t", dim=0, kind="text", settings={"pooling": "mean", "max_tokens": 77})

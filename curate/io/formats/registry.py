@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from curate.io.formats import diffusiondb, imagefolder, parquet, webdataset  # noqa: F401  (each registers itself)
+from curate.io.formats import (  # noqa: F401  (each registers itself)
+    arrow,
+    diffusiondb,
+    imagefolder,
+    parquet,
+    webdataset,
+)
 from curate.io.formats.base import READERS, WRITERS, Shard, lookup
 
 __all__ = ["READERS", "WRITERS", "lookup", "sidecars_of"]

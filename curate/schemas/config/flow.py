@@ -106,6 +106,25 @@ class EncoderConfig:
 
 
 @dataclass(frozen=True)
+class ColumnsConfig:
+    """Which source columns hold the image, the caption and the key, when detection guesses wrong.
+
+    They apply to the formats that have columns (Parquet, Arrow, an image folder's CSV) and
+    are recorded in the run's tables, so `score` and `filter` read the sources the same way.
+    """
+
+    image_column: str | None = option(
+        None, "Column holding the image (Parquet/Arrow: bytes or {bytes, path}; CSV: the file name).",
+        check=not_blank)
+    text_column: str | None = option(None, "Column holding the caption.", check=not_blank)
+    key_column: str | None = option(None, "Column whose values name the samples (an id column).", check=not_blank)
+
+    def chosen(self) -> dict[str, str]:
+        """The columns the user named, for the tables' metadata (empty when detection decides)."""
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
 class ExecutorConfig:
     """Where a command's shards run: `local` (this process) or `ray` (a cluster's workers).
 
@@ -145,6 +164,7 @@ class EmbedConfig:
         "e.g. 64MB, 1GiB.", check=size_at_least(1))
     workers: int = workers_option()
     format: str | None = format_option()
+    columns: ColumnsConfig = nested(ColumnsConfig)
     limit: int | None = limit_option("Embed at most this many samples per shard (for a quick try).")
     overwrite: bool = option(False, "Redo shards that are already embedded.")
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -202,6 +222,7 @@ class ScoreConfig:
     batch_size: int = option(64, "Pairs per encoder batch, for shards not yet embedded.", check=at_least(1))
     workers: int = workers_option("Decode worker processes, for shards not yet embedded.")
     format: str | None = format_option()
+    columns: ColumnsConfig = nested(ColumnsConfig)  # for the shards this run embeds
     overwrite: bool = option(False, "Rescore shards already scored by this projection (never re-embeds).")
     max_pixels: int = DEFAULT_MAX_PIXELS
     executor: ExecutorConfig = nested(ExecutorConfig)  # also runs the embedding of new shards
@@ -210,7 +231,8 @@ class ScoreConfig:
         """The `embed` this score run does for shards without embeddings: same run, batches,
         decode workers, format, pixel cap and executor, with the projection's encoders."""
         return EmbedConfig(inputs=inputs, out=self.out, encoders=encoders, batch_size=self.batch_size,
-                           workers=self.workers, format=self.format, max_pixels=self.max_pixels, executor=self.executor)
+                           workers=self.workers, format=self.format, columns=self.columns,
+                           max_pixels=self.max_pixels, executor=self.executor)
 
     def validate(self) -> None:
         check_fields(self)
