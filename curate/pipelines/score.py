@@ -117,7 +117,9 @@ class ScoreWorker:
 
     def __init__(self, config: ScoreConfig) -> None:
         self.config = config
-        self.model, self.card = load_projection(config.projection, device=resolve_device(config.device))
+        device = resolve_device(config.device)
+        self.device = str(device)
+        self.model, self.card = load_projection(config.projection, device=device)
         self.mirror = ShardMirror()
 
     def run(self, shard: TableFile, advance: Callable[[int], None], upcoming: TableFile | None = None) -> ShardOutcome:

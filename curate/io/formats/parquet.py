@@ -3,15 +3,17 @@
 The image column is a binary column with a conventional name (`jpg`, `png`, `webp`,
 `image`, ...) or a Hugging Face image struct `{bytes, path}` (any column the file's
 `huggingface` metadata declares an Image, or any struct with a binary `bytes` field).
-Files are streamed by small record batches; the member name is the `key` column when there
-is one, else the zero-padded row index. Every other scalar column passes through as meta,
-except the names later steps write themselves (`similarity`, `text`, ... in
-`RESERVED_COLUMNS`), so a filtered subset read back as input does not carry stale scores.
+Files are streamed by small record batches (a URL by ranged reads, row group by row group);
+the member name is the `key` column when there is one, else the zero-padded row index.
+Every other scalar column passes through as meta, except the names later steps write
+themselves (`similarity`, `text`, ... in `RESERVED_COLUMNS`), so a filtered subset read back
+as input does not carry stale scores.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,7 +26,7 @@ from curate.io.formats.base import ShardReader, register_reader, register_writer
 from curate.io.formats.meta import conform_meta, is_scalar
 from curate.io.formats.naming import writable_member
 from curate.io.formats.writing import AtomicShardWriter
-from curate.io.location import Location
+from curate.io.location import Location, RemotePath, open_in_place
 from curate.io.safety import (
     SHARD_ERRORS,
     check_text,
@@ -40,6 +42,7 @@ IMAGE_COLUMNS = ("jpg", "png", "webp", "jpeg", "image", "img", "image_bytes")
 TEXT_COLUMNS = ("txt", "caption", "text", "prompt")
 KEY_COLUMN = "key"
 BATCH_ROWS = 64
+STREAM_BUFFER = 2**20  # a remote column chunk is read page by page through a buffer this size
 MIN_INDEX_DIGITS = 6
 
 
@@ -114,6 +117,7 @@ class ParquetReader(ShardReader):
     """Streams image rows batch by batch; only the needed columns are read."""
 
     format_name = "parquet"
+    streams = True
 
     @classmethod
     def matches(cls, path: Location) -> bool:
@@ -146,7 +150,9 @@ class ParquetReader(ShardReader):
         return guard_records(self.shard.shard_id, self._records())
 
     def _records(self) -> Iterator[Record]:
-        with pq.ParquetFile(self.shard.path) as pf:
+        remote = isinstance(self.shard.path, RemotePath)  # read by ranges, row group by row group
+        with open_in_place(self.shard.path) if remote else nullcontext(self.shard.path) as source, \
+                pq.ParquetFile(source, buffer_size=STREAM_BUFFER if remote else 0) as pf:
             layout = find_layout(pf.schema_arrow)
             if layout is None:
                 raise ValueError("no column holds image bytes")
