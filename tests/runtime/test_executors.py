@@ -364,3 +364,17 @@ def test_the_local_executor_tells_the_worker_which_shard_comes_next():
 
     LocalExecutor(ExecutorConfig()).run(ShardJob(shards(3), SpyWorker, label="spy", quiet=True))
     assert seen == [("00000", "00001"), ("00001", "00002"), ("00002", None)]
+
+
+def test_the_bar_opens_before_models_load_and_ends_on_the_summary_rate(sample_shards, tiny_encoders, tmp_path, terminal):
+    from curate.cli.summaries import embed_table
+    from curate.console import stdout
+    from curate.pipelines.embed import run_embed
+
+    config = EmbedConfig(inputs=tuple(sample_shards[:2]), out=tmp_path, encoders=tiny_encoders, batch_size=3, workers=0)
+    summary = run_embed(config, quiet=False)
+    assert summary.seconds > summary.stages["load models"] > 0  # the wait counts in the run's time
+    with stdout.capture() as table:
+        stdout.print(embed_table(summary))
+    total = table.get().strip().splitlines()[-2].split()[-2]
+    assert terminal.final_rate() == total == f"{summary.pairs_per_second:,.1f}"
