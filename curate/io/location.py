@@ -305,13 +305,19 @@ class InPlaceFile(io.RawIOBase):
             ) from exc
 
 
-def open_in_place(path: Location) -> IO[bytes]:
+def open_in_place(path: Location, *, ahead: bool = True) -> IO[bytes]:
     """A shard's bytes as a file object: a local file, or a URL read by ranged requests of
-    `STREAM_BLOCK` bytes as the reader goes, so a 1 GB tar is not copied before its first sample."""
+    `STREAM_BLOCK` bytes as the reader goes, so a 1 GB tar is not copied before its first sample.
+
+    `ahead`: while the reader parses one block, the next is fetched in the background (for
+    readers that go front to back in small reads, as tar does). Without it each read is one
+    request plus a block of read-ahead (for readers of large ranges, as Parquet's column chunks:
+    a background cache would fetch the blocks of a long read twice)."""
     if not isinstance(path, RemotePath):
         return open(path, "rb")
+    cache = dict(cache_type=STREAM_CACHE, cache_options={"maxblocks": 4}) if ahead else dict(cache_type="readahead")
     try:
-        handle = path.open("rb", block_size=STREAM_BLOCK, cache_type=STREAM_CACHE)
+        handle = path.open("rb", block_size=STREAM_BLOCK, **cache)
     except TypeError:  # a filesystem whose files take no cache settings
         handle = path.open("rb")
     except Exception as exc:  # noqa: BLE001 - as for reads: the transport failed, not the shard

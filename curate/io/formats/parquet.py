@@ -43,6 +43,7 @@ TEXT_COLUMNS = ("txt", "caption", "text", "prompt")
 KEY_COLUMN = "key"
 BATCH_ROWS = 64
 STREAM_BUFFER = 2**20  # a remote column chunk is read page by page through a buffer this size
+# (and not pre-buffered: pyarrow would fetch every row group a batch iterator may visit, the whole file)
 MIN_INDEX_DIGITS = 6
 
 
@@ -151,8 +152,8 @@ class ParquetReader(ShardReader):
 
     def _records(self) -> Iterator[Record]:
         remote = isinstance(self.shard.path, RemotePath)  # read by ranges, row group by row group
-        with open_in_place(self.shard.path) if remote else nullcontext(self.shard.path) as source, \
-                pq.ParquetFile(source, buffer_size=STREAM_BUFFER if remote else 0) as pf:
+        with open_in_place(self.shard.path, ahead=False) if remote else nullcontext(self.shard.path) as source, \
+                pq.ParquetFile(source, buffer_size=STREAM_BUFFER if remote else 0, pre_buffer=not remote) as pf:
             layout = find_layout(pf.schema_arrow)
             if layout is None:
                 raise ValueError("no column holds image bytes")
