@@ -13,7 +13,10 @@ Prints, on this machine:
      clock: start-up included), end-to-end pairs/s, steady pairs/s (pairs over the seconds
      spent inside shards, times the workers), and the 2-against-1 ratios: the scaling
      efficiency, end to end and steady;
-  3. the driver's own cost: CPU seconds of this process during each Ray run, per shard and as
+  3. the worker CPU seconds per pair (all its threads, per shard): on a machine shared with
+     other jobs, wall-time rates of two workers fall with the contention, CPU per pair does not,
+     so its 1-against-2 ratio is the scaling two workers would get on cores of their own;
+  4. the driver's own cost: CPU seconds of this process during each Ray run, per shard and as
      a share of one core.
 The `docs/scale-out.md` planning table is derived from these figures; this script projects
 nothing. Ray must be installed (`pip install 'curate[ray]'`). No GPU is used.
@@ -32,7 +35,9 @@ from pathlib import Path
 
 from embed_throughput import default_models, make_shards  # same folder: shared fixtures
 
-from curate.pipelines.embed import run_embed
+import curate.pipelines.embed as embed_module
+from curate.pipelines.embed import EmbedWorker, run_embed
+from curate.runtime.jobs import ignore_progress
 from curate.schemas.config.flow import EmbedConfig, EncoderConfig, ExecutorConfig
 from curate.schemas.outcome import StepOutcome
 
@@ -84,6 +89,18 @@ def print_decode_rates(count: int, photo_dir: Path | None) -> None:
                   f"{decode_rate(images):7.1f} images/s per core (CPU time, {len(images)} images)")
 
 
+class CpuTimedWorker(EmbedWorker):
+    """The embed worker, also counting the CPU seconds its process spends per shard (all its
+    threads): unlike wall time, that does not grow when other jobs share the cores, so the
+    1-against-2 comparison of CPU per pair says what two workers would do on free cores."""
+
+    def run(self, shard, advance=ignore_progress, upcoming=None):  # type: ignore[no-untyped-def]
+        start = time.process_time()
+        outcome = super().run(shard, advance, upcoming)
+        outcome.counts["cpu_ms"] = round(1e3 * (time.process_time() - start))
+        return outcome
+
+
 def run(shards: Path, out: Path, encoders: EncoderConfig, executor: ExecutorConfig,
         batch: int) -> tuple[StepOutcome, float, float]:
     """The summary, the wall seconds and the CPU seconds this (driver) process spent."""
@@ -96,21 +113,25 @@ def run(shards: Path, out: Path, encoders: EncoderConfig, executor: ExecutorConf
     return summary, wall, (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
 
 
-def rates(summary: StepOutcome, workers: int) -> tuple[float, float]:
-    """(end-to-end pairs/s over the run's clock, steady pairs/s of the pool inside shards)."""
+def rates(summary: StepOutcome, workers: int) -> tuple[float, float, float]:
+    """(end-to-end pairs/s over the run's clock, steady pairs/s of the pool inside shards,
+    worker CPU seconds per pair)."""
     busy = sum(s.seconds for s in summary.done)
-    return summary.pairs / summary.seconds, workers * summary.pairs / busy
+    cpu = sum(s.counts.get("cpu_ms", 0) for s in summary.done) / 1e3
+    return summary.pairs / summary.seconds, workers * summary.pairs / busy, cpu / summary.pairs
 
 
-def report(label: str, summary: StepOutcome, workers: int, wall: float, driver_cpu: float | None) -> tuple[float, float]:
-    e2e, steady = rates(summary, workers)
+def report(label: str, summary: StepOutcome, workers: int, wall: float,
+           driver_cpu: float | None) -> tuple[float, float, float]:
+    e2e, steady, cpu_per_pair = rates(summary, workers)
     line = (f"{label:8s} {summary.pairs:4d} pairs in {len(summary.done)} shards  run {summary.seconds:6.1f} s "
-            f"(wall {wall:6.1f} s)  end-to-end {e2e:6.2f} pairs/s  steady {steady:6.2f} pairs/s")
+            f"(wall {wall:6.1f} s)  end-to-end {e2e:6.2f} pairs/s  steady {steady:6.2f} pairs/s  "
+            f"worker CPU {cpu_per_pair:5.2f} s/pair")
     if driver_cpu is not None:
         line += (f"  driver CPU {driver_cpu:5.1f} s = {driver_cpu / wall:5.1%} of a core, "
                  f"{1e3 * driver_cpu / len(summary.done):6.0f} ms/shard")
     print(line)
-    return e2e, steady
+    return e2e, steady, cpu_per_pair
 
 
 def main() -> None:
@@ -130,6 +151,7 @@ def main() -> None:
     from curate.console import quiet_library_progress_bars
 
     quiet_library_progress_bars()
+    embed_module.EmbedWorker = CpuTimedWorker  # what run_embed hands every executor (Ray workers import this file)
 
     root = Path(tempfile.mkdtemp(prefix="curate-ray-bench-"))
     image, text = default_models(root) if opts.models == "base" else tiny_models(root / "models")
@@ -143,6 +165,7 @@ def main() -> None:
     if not opts.skip_local:
         summary, wall, _ = run(shards, root / "local", encoders, ExecutorConfig(), opts.batch_size)
         report("local", summary, 1, wall, None)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
     ray.init(address="local", num_cpus=cpus, num_gpus=0, include_dashboard=False, log_to_driver=False)
     figures = {}
     for workers in (1, 2):
@@ -150,9 +173,9 @@ def main() -> None:
         summary, wall, driver_cpu = run(shards, root / f"ray-{workers}", encoders, executor, opts.batch_size)
         figures[workers] = report(f"ray x{workers}", summary, workers, wall, driver_cpu)
     ray.shutdown()
-    (e2e1, steady1), (e2e2, steady2) = figures[1], figures[2]
-    print(f"scaling 2 workers / (2 x 1 worker): end-to-end {e2e2 / (2 * e2e1):.2f}, steady {steady2 / (2 * steady1):.2f}"
-          f"  (load average now {os.getloadavg()[0]:.1f})")
+    (e2e1, steady1, cpu1), (e2e2, steady2, cpu2) = figures[1], figures[2]
+    print(f"scaling 2 workers / (2 x 1 worker): end-to-end {e2e2 / (2 * e2e1):.2f}, steady {steady2 / (2 * steady1):.2f}, "
+          f"on free cores (CPU per pair, 1 / 2 workers) {cpu1 / cpu2:.2f}  (load average now {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

@@ -95,8 +95,8 @@ class ExecutorConfig:
     num_cpus_per_worker: float = option(1.0, "Ray: CPUs each worker reserves (give it --workers + 1).",
                                         check=at_least(0))
     num_gpus_per_worker: float | None = option(
-        None, "Ray: GPUs each worker reserves and sees (0.5 packs two per GPU).", check=at_least(0),
-        show_default="1 if the cluster has GPUs, else 0")
+        None, "Ray: GPUs each worker reserves and sees (0.5 packs two per GPU).  [default: 1 if the cluster has "
+        "GPUs, else 0]", check=at_least(0))
     concurrency: int | None = option(None, "Ray: workers to start (unset: as many as the nodes hold).",
                                      flags=("--concurrency",), check=at_least(1))
     max_retries: int = option(3, "Ray: restarts of a worker that died; its shard is redone.", check=at_least(0))
