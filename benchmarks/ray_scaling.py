@@ -1,13 +1,13 @@
 """Measured inputs for planning a Ray cluster: decode rate per core, 1 worker against 2, driver cost.
 
     python benchmarks/ray_scaling.py [--pairs 96] [--per-shard 16] [--batch-size 16] [--models base|tiny]
-                                     [--decode-images 64] [--photos DIR] [--skip-local]
+                                     [--decode-images 64] [--photos DIR] [--images DIR] [--skip-local]
 
 Prints, on this machine:
   1. decode: images/s one core reads, decodes and preprocesses (ResNet-50's resize 256 / crop
      224) for 512-px PNG and JPEG images, with their mean size: rendered scenes (flat colours,
      small files) and, with `--photos` (default: the project's COCO sample when present),
-     real photographs scaled to 512 px;
+     real photographs scaled to 512 px; with `--images`, your own images as they are;
   2. the same embed job run by `--executor local`, then by one Ray worker, then by two (one
      CPU each, decoding in the worker's own process): pairs, the run's seconds (its bar's
      clock: start-up included), end-to-end pairs/s, steady pairs/s (pairs over the seconds
@@ -75,18 +75,20 @@ def decode_rate(images: list[bytes]) -> float:
     return len(images) / (time.process_time() - start)
 
 
-def print_decode_rates(count: int, photo_dir: Path | None) -> None:
-    sources = [("rendered scenes", lambda fmt: rendered(count, fmt))]
+def print_decode_rates(count: int, photo_dir: Path | None, image_dir: Path | None) -> None:
+    sources = [(f"rendered scenes {SIZE}-px", fmt, lambda fmt: rendered(count, fmt)) for fmt in ("PNG", "JPEG")]
     if photo_dir is not None and photo_dir.is_dir():
-        sources.append(("photographs", lambda fmt: photos(photo_dir, count, fmt)))
+        sources += [(f"photographs {SIZE}-px", fmt, lambda fmt: photos(photo_dir, count, fmt)) for fmt in ("PNG", "JPEG")]
     else:
         print("decode  (no photographs found: pass --photos DIR for real-picture figures)")
-    for name, make in sources:
-        for fmt in ("PNG", "JPEG"):
-            images = make(fmt)
-            kb = statistics.mean(len(i) for i in images) / 1e3
-            print(f"decode  {name:22s} {SIZE}-px {fmt:4s} {kb:7.1f} KB/image  "
-                  f"{decode_rate(images):7.1f} images/s per core (CPU time, {len(images)} images)")
+    if image_dir is not None:  # e.g. a DiffusionDB part unzipped: its PNGs as they are
+        files = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))[:count]
+        sources.append((f"{image_dir.name} as is", "", lambda fmt: [p.read_bytes() for p in files]))
+    for name, fmt, make in sources:
+        images = make(fmt)
+        kb = statistics.mean(len(i) for i in images) / 1e3
+        print(f"decode  {name:26s} {fmt:4s} {kb:7.1f} KB/image  "
+              f"{decode_rate(images):7.1f} images/s per core (CPU time, {len(images)} images)")
 
 
 class CpuTimedWorker(EmbedWorker):
@@ -141,7 +143,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--models", choices=("base", "tiny"), default="base")
     parser.add_argument("--decode-images", type=int, default=64)
-    parser.add_argument("--photos", type=Path, default=PHOTOS)
+    parser.add_argument("--photos", type=Path, default=PHOTOS, help="photographs to scale to 512 px")
+    parser.add_argument("--images", type=Path, help="images to decode as they are (e.g. DiffusionDB PNGs)")
     parser.add_argument("--skip-local", action="store_true")
     opts = parser.parse_args()
     import ray
@@ -161,7 +164,7 @@ def main() -> None:
     print(f"models: {opts.models} ({Path(image).name} + {Path(text).name}), batch {opts.batch_size}, {opts.pairs} "
           f"pairs (384-px JPEG scenes) in shards of {opts.per_shard}, {cpus} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}; no GPU")
-    print_decode_rates(opts.decode_images, opts.photos)
+    print_decode_rates(opts.decode_images, opts.photos, opts.images)
     if not opts.skip_local:
         summary, wall, _ = run(shards, root / "local", encoders, ExecutorConfig(), opts.batch_size)
         report("local", summary, 1, wall, None)
