@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.schemas.config.checks import at_least, positive, within
+from curate.schemas.config.checks import at_least, existing, positive, within
 from curate.schemas.config.flow import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_TEXT_MODEL,
@@ -25,13 +25,6 @@ MODEL_HELP = "A captioner folder (`caption train --out`) or one of its checkpoin
 def check_table_suffix(option_name: str, value: Path | None) -> None:
     if value is not None and Path(value).suffix.lower() not in TABLE_SUFFIXES:
         raise CurateError(f"{option_name} must end in .csv or .parquet (got {Path(value).name}).")
-
-
-def check_exists(what: str) -> object:
-    def check(option_name: str, value: Path) -> None:
-        if not Path(value).exists():
-            raise CurateError(f"{what} {value} does not exist.")
-    return check
 
 
 @dataclass(frozen=True)
@@ -56,7 +49,7 @@ class CaptionTrainConfig:
     """Train the captioner on a subset; keeps the best checkpoint by validation loss."""
 
     subset: Path = argument(Path("subsets/s1"), "A subset folder or shards (any format `curate filter` writes).",
-                            check=check_exists("Subset"))
+                            check=existing("Subset"))
     out: Path = option(Path("models/captioner"), "Folder for best/ and last/ checkpoints, history.csv, loss.png.",
                        flags=("--out", "-o"), required=True)
     decoder: str = option(DEFAULT_DECODER, "GPT-2-family decoder: hub id or local directory.")
@@ -114,7 +107,7 @@ class CaptionEvalConfig:
 
     model: Path = argument(Path("models/captioner"), MODEL_HELP)
     subset: Path = argument(Path("subsets/heldout"), "Held-out pairs: a subset folder or shards.",
-                            check=check_exists("Subset"))
+                            check=existing("Subset"))
     decoding: DecodeConfig = nested(DecodeConfig)
     text_model: str = option(DEFAULT_TEXT_MODEL, "Text encoder for the prompt-embedding cosine.")
     text_pooling: str = "mean"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from pathlib import Path
 from typing import Any, Iterable
 
 from curate.errors import CurateError
@@ -122,6 +123,22 @@ def local_only(what: str) -> Check:
                     "object stores. Copy the run here first (e.g. `aws s3 sync`, `gcloud storage rsync`) or mount "
                     "the bucket, and pass the local folder."
                 )
+    return check
+
+
+def given(message: str) -> Check:
+    """For repeatable arguments: at least one value, else `message` (what to give, with an example)."""
+    def check(option: str, value: Any) -> None:
+        if not value:
+            raise CurateError(message)
+    return check
+
+
+def existing(what: str) -> Check:
+    """`Run directory runs/r9 does not exist.`: for inputs that must be there before work starts."""
+    def check(option: str, value: Any) -> None:
+        if value is not None and not looks_like_url(value) and not Path(value).exists():
+            raise CurateError(f"{what} {value} does not exist.")
     return check
 
 

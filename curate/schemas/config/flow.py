@@ -10,19 +10,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 from curate.errors import CurateError
-from curate.schemas.config.checks import (
-    at_least,
-    each,
-    env_assignment,
-    local_only,
-    not_blank,
-    one_of,
-    positive,
-    within,
-)
+from curate.schemas.config.checks import all_of, at_least, each, env_assignment, existing, given, local_only
+from curate.schemas.config.checks import not_blank, one_of, positive, within
 from curate.schemas.config.options import argument, check_fields, nested, option
 from curate.schemas.projection import PROJECTION_LOSSES
 from curate.schemas.tables import EncoderInfo
@@ -42,6 +34,16 @@ FORMAT_HELP = "Force a shard format instead of detecting it."
 def default_workers() -> int:
     """Decode processes: leave one core to the model; at least one, at most eight."""
     return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+def run_dir_argument(help: str, what: str) -> Any:
+    """A run directory on this machine that must exist (only embed and score take URLs)."""
+    return argument(Path("runs/r1"), help, check=all_of(local_only(what), existing("Run directory")))
+
+
+def projection_option(what: str) -> Any:
+    return option(Path("models/proj"), "Projection directory made by `curate train`.", flags=("--projection", "-p"),
+                  required=True, check=local_only(what))
 
 
 def device_option(help: str = DEVICE_HELP) -> object:
@@ -117,7 +119,8 @@ class EmbedConfig:
     """Embed image-text pairs: shards -> RUN_DIR/embeddings/ (+ errors/), resumable."""
 
     inputs: tuple[PathLike, ...] = argument(
-        (), "Shard files or directories (walked recursively), or URLs (s3://, gs://, hf:// ...).", metavar="INPUT")
+        (), "Shard files or directories (walked recursively), or URLs (s3://, gs://, hf:// ...).", metavar="INPUT",
+        check=given("Give at least one INPUT shard file or directory."))
     out: PathLike = option(Path("runs/r1"), "Run directory or URL: writes embeddings/ and errors/ there.",
                            flags=("--out", "-o"), required=True, metavar="RUN_DIR")
     encoders: EncoderConfig = nested(EncoderConfig)
@@ -131,8 +134,6 @@ class EmbedConfig:
 
     def validate(self) -> None:
         """Refuse values no run could use, with the option's name in the message."""
-        if not self.inputs:
-            raise CurateError("Give at least one INPUT shard file or directory.")
         check_fields(self)
         self.executor.validate()
 
@@ -141,8 +142,7 @@ class EmbedConfig:
 class TrainConfig:
     """Learn the alignment projection from a run's embeddings: RUN_DIR -> PROJ_DIR."""
 
-    run_dir: Path = argument(Path("runs/r1"), "Run directory whose embeddings/ the projection learns from.",
-                             check=local_only("train path"))
+    run_dir: Path = run_dir_argument("Run directory whose embeddings/ the projection learns from.", "train path")
     out: Path = option(Path("models/proj"), "Projection directory: writes the weights and card.json.",
                        flags=("--out", "-o"), required=True, check=local_only("train path"))
     loss: str = option("contrastive", "contrastive (shared space, InfoNCE) or cosine (image -> text space).",
@@ -168,9 +168,9 @@ class ScoreConfig:
     """Score every pair: embeddings (made only where missing) + projection -> RUN_DIR/scores/."""
 
     inputs: tuple[PathLike, ...] = argument(
-        (), "Shard files or directories, or run directories (their embeddings/); local or URLs.", metavar="INPUT")
-    projection: Path = option(Path("models/proj"), "Projection directory made by `curate train`.",
-                              flags=("--projection", "-p"), required=True, check=local_only("--projection"))
+        (), "Shard files or directories, or run directories (their embeddings/); local or URLs.", metavar="INPUT",
+        check=given("Give at least one INPUT: shard files or directories, or a run directory."))
+    projection: Path = projection_option("--projection")
     out: PathLike = option(Path("runs/r1"), "Run directory or URL: writes scores/ (and embeddings/ for new shards).",
                            flags=("--out", "-o"), required=True, metavar="RUN_DIR")
     device: str = device_option()
@@ -188,8 +188,6 @@ class ScoreConfig:
                            workers=self.workers, format=self.format, max_pixels=self.max_pixels, executor=self.executor)
 
     def validate(self) -> None:
-        if not self.inputs:
-            raise CurateError("Give at least one INPUT: shard files or directories, or a run directory.")
         check_fields(self)
         self.executor.validate()
 
@@ -198,8 +196,7 @@ class ScoreConfig:
 class StatsConfig:
     """Count, mean, spread, quantiles, histogram and threshold counts of a run's similarity."""
 
-    run_dir: Path = argument(Path("runs/r1"), "Scored run directory (reads RUN_DIR/scores/).",
-                             check=local_only("stats path"))
+    run_dir: Path = run_dir_argument("Scored run directory (reads RUN_DIR/scores/).", "stats path")
     thresholds: tuple[float, ...] = option(
         (0.2, 0.3, 0.5, 0.8), "A --min-sim value to count pairs kept at (repeatable).",
         flags=("--threshold", "-t"), check=each(within(-1, 1, **COSINE)))
@@ -223,8 +220,7 @@ class FilterConfig:
     the run's scored rows (not per shard), so a subset's size does not depend on sharding.
     """
 
-    run_dir: Path = argument(Path("runs/r1"), "Scored run directory (reads RUN_DIR/scores/).",
-                             check=local_only("filter path"))
+    run_dir: Path = run_dir_argument("Scored run directory (reads RUN_DIR/scores/).", "filter path")
     out: Path = option(Path("subsets/s1"), "Subset directory: output shards + manifest.json.",
                        flags=("--out", "-o"), required=True, check=local_only("filter path"))
     min_sim: float | None = option(None, "Keep pairs with similarity >= this (in [-1, 1]).", flags=("--min-sim",),
@@ -248,5 +244,3 @@ class FilterConfig:
         check_fields(self)
         if self.min_sim is not None and self.max_sim is not None and self.min_sim > self.max_sim:
             raise CurateError(f"--min-sim ({self.min_sim}) is above --max-sim ({self.max_sim}): nothing could be kept.")
-        if not Path(self.run_dir).is_dir():
-            raise CurateError(f"Run directory {self.run_dir} does not exist.")

@@ -25,7 +25,7 @@ class OptionSpec:
     """What the command line needs to know of one config field."""
 
     help: str = ""
-    flags: tuple[str, ...] = ()  # empty: `--field-name`; a first flag without `--` keeps the derived long flag
+    flags: tuple[str, ...] = ()  # empty: `--field-name`
     argument: bool = False  # positional
     required: bool = False  # the command line must give it (the dataclass keeps a default for library use)
     metavar: str | None = None
@@ -65,9 +65,9 @@ def is_nested(f: dataclasses.Field) -> bool:
 
 
 def long_flag(f: dataclasses.Field) -> str:
-    """The flag messages name the field by: its first `--` flag, else `--field-name`."""
-    spec = spec_of(f)
-    given = [flag for flag in (spec.flags if spec else ()) if flag.startswith("--")]
+    """The flag messages name the field by: its first `--` flag, else its only flag, else `--field-name`."""
+    declared = spec_of(f).flags if spec_of(f) else ()
+    given = [flag for flag in declared if flag.startswith("--")] or list(declared)
     return given[0] if given else "--" + f.name.replace("_", "-")
 
 
@@ -82,8 +82,12 @@ def option_fields(config: Any) -> Iterator[tuple[dataclasses.Field, Any]]:
 
 
 def check_fields(config: Any) -> None:
-    """Run each option's own check (the first failure raises `CurateError` naming the option)."""
-    for f, value in option_fields(config):
+    """Run each option's own check (the first failure raises `CurateError` naming the option).
+
+    Options are checked before positional arguments, whose checks look at the filesystem: a
+    typo in a value is reported as such even when the run directory is missing too."""
+    fields = sorted(option_fields(config), key=lambda pair: spec_of(pair[0]).argument)  # type: ignore[union-attr]
+    for f, value in fields:
         spec = spec_of(f)
         if spec is not None and spec.check is not None:
             spec.check(long_flag(f) if not spec.argument else f.name.upper(), value)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from curate.errors import CurateError
 from curate.schemas.config.checks import at_least, local_only
+from curate.schemas.config.flow import run_dir_argument
 from curate.schemas.config.options import argument, check_fields, option
 
 
@@ -14,8 +15,7 @@ from curate.schemas.config.options import argument, check_fields, option
 class ReportConfig:
     """Write a self-contained HTML report (and its PNG figures) about a scored run."""
 
-    run_dir: Path = argument(Path("runs/r1"), "Scored run directory (reads scores/, embeddings/, errors/).",
-                             check=local_only("report path"))
+    run_dir: Path = run_dir_argument("Scored run directory (reads scores/, embeddings/, errors/).", "report path")
     out: Path | None = option(None, "HTML file to write (default: RUN_DIR/report.html).", flags=("--out", "-o"),
                               check=local_only("report path"))
     thumbnails: int = option(24, "Pairs shown as thumbnails: half lowest-, half highest-aligned.", check=at_least(0))
@@ -30,16 +30,13 @@ class ReportConfig:
 
     def validate(self) -> None:
         check_fields(self)
-        if not self.run_dir.is_dir():
-            raise CurateError(f"Run directory {self.run_dir} does not exist.")
 
 
 @dataclass(frozen=True)
 class SqlConfig:
     """Query a run with SQL: `curate sql runs/r1 "SELECT avg(similarity) FROM scores"`."""
 
-    run_dir: Path = argument(Path("runs/r1"), "Run directory (holds scores/, embeddings/, errors/).",
-                             check=local_only("sql path"))
+    run_dir: Path = run_dir_argument("Run directory (holds scores/, embeddings/, errors/).", "sql path")
     query: str = argument("", "DuckDB SQL over the views scores, embeddings and errors.")
     format: str = option("table", "table, csv, json or parquet.", flags=("--format",))
     output: Path | None = option(None, "Write the result to this file (needed for parquet).", flags=("--output", "-o"))

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.schemas.config.checks import at_least, local_only, one_of, within
-from curate.schemas.config.flow import device_option
-from curate.schemas.config.options import argument, check_fields, option
+from curate.schemas.config.checks import at_least, one_of, within
+from curate.schemas.config.flow import device_option, projection_option, run_dir_argument
+from curate.schemas.config.options import check_fields, option
 
 INDEX_KIND_NAMES = ("flat", "ivf-flat", "ivf-pq", "hnsw")  # `curate.index.kinds.INDEX_KINDS` holds exactly these
 
@@ -17,10 +17,8 @@ INDEX_KIND_NAMES = ("flat", "ivf-flat", "ivf-pq", "hnsw")  # `curate.index.kinds
 class IndexConfig:
     """Build FAISS indexes over the projected image and text vectors: RUN_DIR/index/."""
 
-    run_dir: Path = argument(Path("runs/r1"), "Run directory whose embeddings/ are indexed (writes RUN_DIR/index/).",
-                             check=local_only("index path"))
-    projection: Path = option(Path("models/proj"), "Projection directory made by `curate train`.",
-                              flags=("--projection", "-p"), required=True, check=local_only("index path"))
+    run_dir: Path = run_dir_argument("Run directory whose embeddings/ are indexed (writes RUN_DIR/index/).", "index path")
+    projection: Path = projection_option("index path")
     max_index_memory: str = option("2GB", "Memory budget per index, e.g. 512MB, 2GB, 16GiB.")
     index_type: str = option("auto", "auto, flat, ivf-flat, ivf-pq or hnsw.", check=one_of(("auto", *INDEX_KIND_NAMES)))
     target_recall: float = option(0.95, "recall@10 the search settings are tuned to reach.",
@@ -40,16 +38,13 @@ class IndexConfig:
         check_fields(self)
         if self.memory_budget <= 0:
             raise CurateError(f"--max-index-memory must be positive (got {self.max_index_memory}).")
-        if not self.run_dir.is_dir():
-            raise CurateError(f"Run directory {self.run_dir} does not exist.")
 
 
 @dataclass(frozen=True)
 class SearchConfig:
     """The pairs nearest in meaning to a text or an image query, best first."""
 
-    run_dir: Path = argument(Path("runs/r1"), "Run directory with an index (made by `curate index`).",
-                             check=local_only("search path"))
+    run_dir: Path = run_dir_argument("Run directory with an index (made by `curate index`).", "search path")
     text: str | None = option(None, "Find the pairs whose images show this.", flags=("--text",))
     image: Path | None = option(None, "Find the pairs whose images look like this file.", flags=("--image",))
     k: int = option(20, "How many pairs to return.", flags=("-k",), check=at_least(1))
@@ -69,8 +64,7 @@ class SearchConfig:
 class DedupConfig:
     """Group near-duplicate images, keep the best-aligned of each: RUN_DIR/dedup/."""
 
-    run_dir: Path = argument(Path("runs/r1"), "Run directory with an index (made by `curate index`).",
-                             check=local_only("dedup path"))
+    run_dir: Path = run_dir_argument("Run directory with an index (made by `curate index`).", "dedup path")
     threshold: float = option(0.95, "Cosine of projected image vectors at or above which two images are one.",
                               check=within(0, 1, low_open=True, note=", a cosine similarity"))
     neighbours: int = option(16, "Nearest images each image is compared with.", check=at_least(2))
