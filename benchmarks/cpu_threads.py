@@ -86,8 +86,9 @@ def main() -> None:
     for mode, results in runs.items():
         walls = [r["wall"] for r in results]
         rates = [r["pairs"] / r["seconds"] for r in results]
-        print(f"{mode:18s} wall median {statistics.median(walls):6.1f} s (rounds {', '.join(f'{w:.1f}' for w in walls)})"
-              f"  run {statistics.median(rates):7.1f} pairs/s (rounds {', '.join(f'{r:.1f}' for r in rates)})")
+        print(f"{mode:18s} wall median {statistics.median(walls):6.1f} s "
+              f"(rounds {', '.join(f'{w:.1f}' for w in walls)})  run {statistics.median(rates):7.1f} pairs/s "
+              f"(rounds {', '.join(f'{r:.1f}' for r in rates)})")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

@@ -78,7 +78,8 @@ def decode_rate(images: list[bytes]) -> float:
 def print_decode_rates(count: int, photo_dir: Path | None, image_dir: Path | None) -> None:
     sources = [(f"rendered scenes {SIZE}-px", fmt, lambda fmt: rendered(count, fmt)) for fmt in ("PNG", "JPEG")]
     if photo_dir is not None and photo_dir.is_dir():
-        sources += [(f"photographs {SIZE}-px", fmt, lambda fmt: photos(photo_dir, count, fmt)) for fmt in ("PNG", "JPEG")]
+        sources += [(f"photographs {SIZE}-px", fmt, lambda fmt: photos(photo_dir, count, fmt))
+                    for fmt in ("PNG", "JPEG")]
     else:
         print("decode  (no photographs found: pass --photos DIR for real-picture figures)")
     if image_dir is not None:  # e.g. a DiffusionDB part unzipped: its PNGs as they are
@@ -177,8 +178,9 @@ def main() -> None:
         figures[workers] = report(f"ray x{workers}", summary, workers, wall, driver_cpu)
     ray.shutdown()
     (e2e1, steady1, cpu1), (e2e2, steady2, cpu2) = figures[1], figures[2]
-    print(f"scaling 2 workers / (2 x 1 worker): end-to-end {e2e2 / (2 * e2e1):.2f}, steady {steady2 / (2 * steady1):.2f}, "
-          f"on free cores (CPU per pair, 1 / 2 workers) {cpu1 / cpu2:.2f}  (load average now {os.getloadavg()[0]:.1f})")
+    print(f"scaling 2 workers / (2 x 1 worker): end-to-end {e2e2 / (2 * e2e1):.2f}, "
+          f"steady {steady2 / (2 * steady1):.2f}, on free cores (CPU per pair, 1 / 2 workers) {cpu1 / cpu2:.2f}  "
+          f"(load average now {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from curate.io.formats.registry import WRITERS
 from curate.io.location import RemoteReadError, RemotePath
 from curate.schemas.sample import Sample, SampleError
 from curate.synthetic.scenes import render_scene
-from tests.pipelines.conftest import tiny_encoders, tiny_models  # noqa: F401, F811  (fixtures)
 
 PROTOCOL = "rangedmem"
 BLOCK = 4 * 1024  # small requests, so that "before the whole file" means something on a small shard

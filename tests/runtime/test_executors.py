@@ -59,7 +59,8 @@ def test_a_cluster_without_room_for_one_worker_is_refused():
 
 
 def test_a_cluster_with_room_in_total_but_on_no_single_node_is_refused_naming_the_nodes():
-    with pytest.raises(CurateError, match=r"No node .* one worker of 3 CPUs \+ 0 GPUs \(2 nodes: 2 × 2 CPUs \+ 0 GPUs\)"):
+    refusal = r"No node .* one worker of 3 CPUs \+ 0 GPUs \(2 nodes: 2 × 2 CPUs \+ 0 GPUs\)"
+    with pytest.raises(CurateError, match=refusal):
         sized(ExecutorConfig(num_cpus_per_worker=3), nodes((2, 0), (2, 0)), shards=4)
 
 
@@ -146,41 +147,6 @@ def test_which_cluster_is_joined_and_why(monkeypatch, tmp_path):
     assert choose_target(None) == choose_target(None).__class__("10.9.9.9:6379", "10.9.9.9:6379",
                                                                 "RAY_ADDRESS=10.9.9.9:6379")
     assert choose_target("10.4.4.4:7000").why == "--ray-address 10.4.4.4:7000"
-
-
-def test_a_cluster_where_no_process_can_start_is_one_line_with_the_token_fix(monkeypatch):
-    from curate.runtime.ray_executor import start_counter
-
-    class Handle:
-        class snapshot:
-            @staticmethod
-            def remote():
-                return "ref"
-
-    class Ray(FakeRay):
-        class exceptions(FakeRay.exceptions):
-            GetTimeoutError = TimeoutError
-
-        @staticmethod
-        def remote(cls):
-            return type("Remote", (), {"options": lambda self, **_: type("Opts", (), {"remote": lambda s: Handle()})()})()
-
-        @staticmethod
-        def get(ref, timeout=None):
-            raise FakeActorError("The actor died unexpectedly before finishing this task.\n class_name: ProgressCounter")
-
-        @staticmethod
-        def kill(handle):
-            pass
-
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # what Ray sets when it finds a token on this machine
-    with pytest.raises(CurateError) as caught:
-        start_counter(Ray, auth_was_set=False)
-    assert "\n" not in str(caught.value)
-    assert "died unexpectedly" in str(caught.value) and "RAY_AUTH_MODE=disabled" in str(caught.value)
-    with pytest.raises(CurateError) as caught:
-        start_counter(Ray, auth_was_set=True)  # the user chose token auth: no such guess
-    assert "RAY_AUTH_MODE" not in str(caught.value) and "ray status" in str(caught.value)
 
 
 def test_the_model_gets_the_cores_the_decode_processes_leave(monkeypatch):
@@ -366,7 +332,7 @@ def test_the_local_executor_tells_the_worker_which_shard_comes_next():
     assert seen == [("00000", "00001"), ("00001", "00002"), ("00002", None)]
 
 
-def test_the_bar_opens_before_models_load_and_ends_on_the_summary_rate(sample_shards, tiny_encoders, tmp_path, terminal):
+def test_the_bar_counts_model_loading_and_ends_on_the_summary_rate(sample_shards, tiny_encoders, tmp_path, terminal):
     from curate.cli.summaries import embed_table
     from curate.console import stdout
     from curate.pipelines.embed import run_embed
@@ -378,3 +344,48 @@ def test_the_bar_opens_before_models_load_and_ends_on_the_summary_rate(sample_sh
         stdout.print(embed_table(summary))
     total = table.get().strip().splitlines()[-2].split()[-2]
     assert terminal.final_rate() == total == f"{summary.pairs_per_second:,.1f}"
+
+
+class DeadOnArrival:
+    """`ray.remote(cls).options(...).remote()`, then `handle.snapshot.remote()`: a handle whose
+    process never started, as on a cluster that refuses this driver's token."""
+
+    def options(self, **_):
+        return self
+
+    def remote(self, *_):
+        return self
+
+    @property
+    def snapshot(self):
+        return self
+
+
+class RayWhereNothingStarts(FakeRay):
+    class exceptions(FakeRay.exceptions):
+        GetTimeoutError = TimeoutError
+
+    @staticmethod
+    def remote(cls):
+        return DeadOnArrival()
+
+    @staticmethod
+    def get(ref, timeout=None):
+        raise FakeActorError("The actor died unexpectedly before finishing this task.\n class_name: ProgressCounter")
+
+    @staticmethod
+    def kill(handle):
+        pass
+
+
+def test_a_cluster_where_no_process_can_start_is_one_line_with_the_token_fix(monkeypatch):
+    from curate.runtime.ray_executor import start_counter
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # what Ray sets when it finds a token on this machine
+    with pytest.raises(CurateError) as caught:
+        start_counter(RayWhereNothingStarts, auth_was_set=False)
+    assert "\n" not in str(caught.value)
+    assert "died unexpectedly" in str(caught.value) and "RAY_AUTH_MODE=disabled" in str(caught.value)
+    with pytest.raises(CurateError) as caught:
+        start_counter(RayWhereNothingStarts, auth_was_set=True)  # the user chose token auth: no such guess
+    assert "RAY_AUTH_MODE" not in str(caught.value) and "ray status" in str(caught.value)
