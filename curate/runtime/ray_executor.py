@@ -230,7 +230,7 @@ class RayExecutor(Executor):
         dispatch = ShardDispatch(ray, job, actors, counter)
         try:
             with RunBar(f"{job.label} (ray)", unit=job.unit, total=job.total, quiet=job.quiet) as bar:
-                actors += [self._start_actor(ray, job, shape) for _ in range(size)]
+                actors += [self.start_actor(ray, job, shape) for _ in range(size)]
                 dispatch.run(bar)
                 seconds = bar.stop()
         finally:
@@ -238,7 +238,9 @@ class RayExecutor(Executor):
             ray.kill(counter)
         return JobOutcome([dispatch.done[s.shard_id] for s in job.shards], seconds)
 
-    def _start_actor(self, ray: Any, job: ShardJob, shape: WorkerShape) -> Any:
+    def start_actor(self, ray: Any, job: ShardJob, shape: WorkerShape) -> Any:
+        """One worker of `shape`, with the `--ray-env`/`--ray-pip` environment; returns its handle
+        at once (Ray places it when a node has room)."""
         cls = ray.remote(ShardActor).options(
             num_cpus=shape.cpus, num_gpus=shape.gpus, runtime_env=runtime_env(self.config),
             max_restarts=self.config.max_retries, max_task_retries=self.config.max_retries,

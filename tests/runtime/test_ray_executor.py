@@ -184,27 +184,34 @@ def test_score_on_ray_writes_the_same_scores_as_a_local_run(local_run, projectio
 
 
 class ProbeWorker:
-    """A worker that loads nothing: what a Ray worker process looks like from inside."""
+    """A worker that loads nothing: what a Ray worker process looks like from inside. Its
+    `device` names the `CURATE_PROBE` variable it found, to show what reached its environment."""
 
-    device = "cpu"
+    def __init__(self) -> None:
+        self.device = os.environ.get("CURATE_PROBE", "unset")
 
     def close(self):
         pass
 
 
-def test_a_worker_sees_only_the_gpus_it_reserved():
+def test_a_worker_sees_only_the_gpus_it_reserved_and_the_environment_the_driver_passed():
     """Ray narrows CUDA_VISIBLE_DEVICES for a worker that reserves a GPU; one that reserves none
-    would see them all (and put its model on cuda:0) unless the worker hides them."""
-    from curate.runtime.ray_executor import ShardActor
+    would see them all (and put its model on cuda:0) unless the worker hides them. Variables
+    given with --ray-env reach the worker through its runtime_env, not the node's environment."""
+    from curate.runtime.jobs import ShardJob
+    from curate.runtime.ray_cluster import WorkerShape
+    from curate.runtime.ray_executor import RayExecutor
 
-    actors = {gpus: ray.remote(ShardActor).options(num_cpus=0, num_gpus=gpus).remote(ProbeWorker, os.getcwd(), True)
-              for gpus in (0, 1)}
+    job = ShardJob([], ProbeWorker, label="probe", quiet=True)
+    executor = RayExecutor(ExecutorConfig(name="ray", ray_env=("CURATE_PROBE=from-the-driver",)))
+    actors = {gpus: executor.start_actor(ray, job, WorkerShape(cpus=0, gpus=gpus)) for gpus in (0, 1)}
     try:
-        seen = {gpus: info.gpus for gpus, info in zip(actors, ray.get([a.ready.remote() for a in actors.values()]))}
+        seen = dict(zip(actors, ray.get([a.ready.remote() for a in actors.values()])))
     finally:
         for actor in actors.values():
             ray.kill(actor)
-    assert seen[0] == "" and seen[1] in ("0", "1")
+    assert seen[0].gpus == "" and seen[1].gpus in ("0", "1")
+    assert seen[0].device == seen[1].device == "from-the-driver" and "CURATE_PROBE" not in os.environ
 
 
 def test_a_concurrency_above_what_fits_is_capped_and_the_run_ends_with_a_bar_that_agrees_with_the_summary(
