@@ -128,10 +128,11 @@ def worker_start_failure(exc: BaseException, *, auth_was_set: bool) -> CurateErr
     while the cluster was started without it; Ray then reports only that the actor died.
     """
     hint = "Check `ray status` and the Ray logs of the head node."
-    if not auth_was_set and os.environ.get(AUTH_MODE, "").lower() == "token":
-        hint = (f"This machine holds a Ray token, so token authentication was turned on for this run, and the "
-                f"cluster may have been started without it: run with {AUTH_MODE}=disabled, or restart the "
-                f"cluster with {AUTH_MODE}=token.")
+    if os.environ.get(AUTH_MODE, "").lower() == "token":
+        why = ("this machine holds a Ray token, so token authentication was turned on for this run"
+               if not auth_was_set else f"{AUTH_MODE}=token is set here")
+        hint = (f"Likely cause: {why}, and the cluster was started without it: run with {AUTH_MODE}=disabled, "
+                f"or restart the cluster with {AUTH_MODE}=token. {hint}")
     return CurateError(f"Joined the Ray cluster but could not start a process on it ({first_line(exc)}). {hint}")
 
 

@@ -296,6 +296,11 @@ class ShardDispatch:
     def _started(self, ref: Any) -> None:
         worker = self.starting.pop(ref)
         info = fetch(self.ray, ref, None)
+        if not isinstance(info, WorkerReady):  # the node imported another curate than this driver's
+            raise CurateError(
+                f"A Ray worker runs another version of curate than this machine (it answered {info!r} when ready): "
+                "install the same curate on every node, or pass its location with --ray-env PYTHONPATH=... or "
+                "--ray-pip.")
         self.started.add(worker)
         log.info(info.line(len(self.started), len(self.actors)))
         self._assign(worker)

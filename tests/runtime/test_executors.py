@@ -386,6 +386,11 @@ def test_a_cluster_where_no_process_can_start_is_one_line_with_the_token_fix(mon
         start_counter(RayWhereNothingStarts, auth_was_set=False)
     assert "\n" not in str(caught.value)
     assert "died unexpectedly" in str(caught.value) and "RAY_AUTH_MODE=disabled" in str(caught.value)
+    assert "this machine holds a Ray token" in str(caught.value)
     with pytest.raises(CurateError) as caught:
-        start_counter(RayWhereNothingStarts, auth_was_set=True)  # the user chose token auth: no such guess
+        start_counter(RayWhereNothingStarts, auth_was_set=True)  # the user chose token auth
+    assert "RAY_AUTH_MODE=token is set here" in str(caught.value) and "ray status" in str(caught.value)
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    with pytest.raises(CurateError) as caught:
+        start_counter(RayWhereNothingStarts, auth_was_set=False)  # no token involved: no such guess
     assert "RAY_AUTH_MODE" not in str(caught.value) and "ray status" in str(caught.value)
