@@ -394,3 +394,20 @@ def test_a_cluster_where_no_process_can_start_is_one_line_with_the_token_fix(mon
     with pytest.raises(CurateError) as caught:
         start_counter(RayWhereNothingStarts, auth_was_set=False)  # no token involved: no such guess
     assert "RAY_AUTH_MODE" not in str(caught.value) and "ray status" in str(caught.value)
+
+
+def test_a_worker_running_another_curate_is_refused_in_one_line():
+    """Seen on a `ray start` node whose environment imported an older install: its `ready`
+    answered True, and the driver failed on an attribute of the answer."""
+    from curate.runtime.jobs import ShardJob
+    from curate.runtime.ray_executor import ShardDispatch
+
+    class OldWorkers(FakeRay):
+        @staticmethod
+        def get(ref):
+            return True  # what an older ShardActor.ready returned
+
+    dispatch = ShardDispatch(OldWorkers, ShardJob(shards(2), object, label="embed"), actors=[object()], counter=None)
+    dispatch.starting = {"ready-ref": 0}
+    with pytest.raises(CurateError, match=r"^A Ray worker runs another version of curate .* --ray-env PYTHONPATH"):
+        dispatch._started("ready-ref")
