@@ -26,7 +26,7 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from curate.errors import CurateError
 from curate.runtime.jobs import (
@@ -49,6 +49,9 @@ from curate.runtime.ray_cluster import (
     worker_start_failure,
 )
 from curate.schemas.outcome import ShardOutcome
+
+if TYPE_CHECKING:  # annotations only: the console imports rich
+    from curate.console import RunBar
 
 log = logging.getLogger("curate")
 POLL_SECONDS = 0.5  # how often the driver's bar reads the workers' batch counts
@@ -275,7 +278,7 @@ class ShardDispatch:
         self.done: dict[str, ShardOutcome] = {}
         self.finished: dict[str, int] = {}  # shard -> final sample count, for the bar
 
-    def run(self, bar: Any) -> None:
+    def run(self, bar: RunBar) -> None:
         self.starting = {actor.ready.remote(): i for i, actor in enumerate(self.actors)}
         bar.say(f"starting {len(self.actors)} worker{'s' if len(self.actors) != 1 else ''} (loading models)")
         begun, warned = time.monotonic(), False
@@ -284,7 +287,10 @@ class ShardDispatch:
             live = self.ray.get(self.counter.snapshot.remote())
             bar.set(samples_so_far(self.finished, live))
             for ref in ready:
-                self._started(ref) if ref in self.starting else self._finished(ref)
+                if ref in self.starting:
+                    self._started(ref)
+                else:
+                    self._finished(ref)
                 bar.say(self._status())
             if not self.started and not warned and time.monotonic() - begun > SLOW_START_SECONDS:
                 log.warning("no Ray worker has started after %.0f s: other jobs may hold the resources they "
