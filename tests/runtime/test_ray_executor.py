@@ -226,8 +226,11 @@ def test_a_concurrency_above_what_fits_is_capped_and_the_run_ends_with_a_bar_tha
     assert summary.pairs == 3 * 8 and not summary.errors
     assert any(line.startswith("--concurrency 3 is more workers than the cluster holds: 2 of 1 CPUs + 1 GPUs fit")
                for line in terminal.lines)
-    ready = sorted(line for line in terminal.lines if line.startswith("ray worker "))
-    assert len(ready) == 2 and {line.split(", ")[1].split(";")[0] for line in ready} == {"GPU 0", "GPU 1"}
+    assert "ray: 2 workers of 1 CPUs + 1 GPUs for 3 shards" in terminal.lines
+    # one line per worker that came up; a worker still loading when the shards ran out is not waited for
+    ready = [line for line in terminal.lines if line.startswith("ray worker ")]
+    gpus = [line.split(", ")[1].split(";")[0] for line in ready]
+    assert 1 <= len(ready) <= 2 and len(set(gpus)) == len(gpus) and set(gpus) <= {"GPU 0", "GPU 1"}
     assert all(": cpu, GPU" in line for line in ready)
     assert any(line.startswith("ray: using the Ray instance") for line in terminal.lines)
     with stdout.capture() as table:
