@@ -2,7 +2,7 @@
 
 Which columns hold the image, the caption, the key and the meta is the column formats'
 shared rule (`io/formats/columnar.py`). Files are streamed by small record batches and only
-the needed columns are read.
+the needed columns are read; a file at a URL by ranged reads, row group by row group.
 
 The writer writes what `datasets.load_dataset("parquet", ...)` reads as an `Image()`
 feature: `key`, `image` as the struct `{bytes, path}`, `caption`, the meta and extra
@@ -12,6 +12,7 @@ columns, and the `huggingface` schema metadata naming every column's feature.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,11 +23,14 @@ from curate.io.formats.base import register_reader, register_writer
 from curate.io.formats.columnar import BATCH_ROWS, ColumnarReader, ColumnLayout, find_layout
 from curate.io.formats.naming import image_file_name, writable_member
 from curate.io.formats.writing import AtomicShardWriter
-from curate.io.location import Location
+from curate.io.location import Location, RemotePath, open_in_place
 from curate.io.tables import table_schema
 from curate.schemas.sample import Sample
 
 __all__ = ["ColumnLayout", "ParquetReader", "ParquetWriter", "find_layout"]
+
+STREAM_BUFFER = 2**20  # a remote column chunk is read page by page through a buffer this size
+# (and not pre-buffered: pyarrow would fetch every row group a batch iterator may visit, the whole file)
 
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 HF_METADATA_KEY = b"huggingface"
@@ -40,6 +44,7 @@ class ParquetReader(ColumnarReader):
 
     format_name = "parquet"
     suffix = ".parquet"
+    streams = True
 
     @classmethod
     def file_schema(cls, path: Location) -> pa.Schema:
@@ -49,7 +54,9 @@ class ParquetReader(ColumnarReader):
         return pq.ParquetFile(self.shard.path).metadata.num_rows
 
     def _batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
-        with pq.ParquetFile(self.shard.path) as pf:
+        remote = isinstance(self.shard.path, RemotePath)  # read by ranges, row group by row group
+        with open_in_place(self.shard.path, ahead=False) if remote else nullcontext(self.shard.path) as source, \
+                pq.ParquetFile(source, buffer_size=STREAM_BUFFER if remote else 0, pre_buffer=not remote) as pf:
             yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=columns)
 
 

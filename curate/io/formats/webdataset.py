@@ -1,6 +1,7 @@
 """WebDataset tars in img2dataset's layout: `{key}.jpg|png|webp`, `{key}.txt`, `{key}.json`.
 
-The tar is streamed (`r|*`, so gzip/bz2/xz tars work and nothing is seeked), members are
+The tar is streamed (`r|*`, so gzip/bz2/xz tars work and nothing is seeked; a URL is read
+where it lies, `location.open_in_place`), members are
 grouped by key (the path up to the first dot of the file name), and each group becomes one
 sample. Members of one sample are adjacent in a WebDataset tar; a key that comes back later
 is a duplicate.
@@ -44,7 +45,7 @@ from curate.io.formats.naming import (
     writable_member,
 )
 from curate.io.formats.writing import AtomicShardWriter
-from curate.io.location import Location
+from curate.io.location import Location, open_in_place
 from curate.io.safety import (
     SHARD_ERRORS,
     MemberProblem,
@@ -102,6 +103,7 @@ class WebDatasetReader(ShardReader):
     """Streams a tar once, front to back, yielding one record per key."""
 
     format_name = "webdataset"
+    streams = True
 
     @classmethod
     def matches(cls, path: Location) -> bool:
@@ -191,7 +193,8 @@ class WebDatasetReader(ShardReader):
         The failure is yielded, not raised, so the group being assembled is still emitted.
         """
         try:
-            with tarfile.open(self.shard.path, "r|*", tarinfo=_EndCheckedTarInfo) as tar:
+            with open_in_place(self.shard.path) as raw, \
+                    tarfile.open(fileobj=raw, mode="r|*", tarinfo=_EndCheckedTarInfo) as tar:
                 for info in tar:
                     if not info.isdir():
                         yield info.name, _read_member(tar, info)
