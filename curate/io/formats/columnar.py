@@ -179,10 +179,14 @@ class ColumnarReader(ShardReader):
         except SHARD_ERRORS:
             return True
 
+    def _shard_schema(self) -> pa.Schema:
+        """This shard's schema (a reader that holds its footer answers without reading again)."""
+        return self.file_schema(self.shard.path)
+
     @cached_property
     def _layout(self) -> ColumnLayout | None:
         try:
-            return find_layout(self.file_schema(self.shard.path), self.shard.columns)
+            return find_layout(self._shard_schema(), self.shard.columns)
         except SHARD_ERRORS:
             return None
 
@@ -199,7 +203,7 @@ class ColumnarReader(ShardReader):
         return guard_records(self.shard.shard_id, self._records())
 
     def _records(self) -> Iterator[Record]:
-        layout = find_layout(self.file_schema(self.shard.path), self.shard.columns)
+        layout = find_layout(self._shard_schema(), self.shard.columns)
         if layout is None:
             raise ValueError("no column holds image bytes")
         digits = max(MIN_INDEX_DIGITS, len(str(self._num_rows())))

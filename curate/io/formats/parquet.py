@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,7 +25,7 @@ from curate.io.formats.columnar import BATCH_ROWS, ColumnarReader, ColumnLayout,
 from curate.io.formats.naming import image_file_name, writable_member
 from curate.io.formats.writing import AtomicShardWriter
 from curate.io.location import Location, RemotePath, open_in_place
-from curate.io.tables import table_schema
+from curate.io.tables import table_footer, table_schema
 from curate.schemas.sample import Sample
 
 __all__ = ["ColumnLayout", "ParquetReader", "ParquetWriter", "find_layout"]
@@ -50,13 +51,21 @@ class ParquetReader(ColumnarReader):
     def file_schema(cls, path: Location) -> pa.Schema:
         return table_schema(path)
 
+    @cached_property
+    def _footer(self) -> pq.FileMetaData:
+        """Read once per shard: at a URL each read is a request."""
+        return table_footer(self.shard.path)
+
+    def _shard_schema(self) -> pa.Schema:
+        return self._footer.schema.to_arrow_schema()
+
     def _num_rows(self) -> int:
-        return pq.ParquetFile(self.shard.path).metadata.num_rows
+        return self._footer.num_rows
 
     def _batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
         remote = isinstance(self.shard.path, RemotePath)  # read by ranges, row group by row group
         with open_in_place(self.shard.path, ahead=False) if remote else nullcontext(self.shard.path) as source, \
-                pq.ParquetFile(source, buffer_size=STREAM_BUFFER if remote else 0, pre_buffer=not remote) as pf:
+                pq.ParquetFile(source, metadata=self._footer, buffer_size=STREAM_BUFFER if remote else 0, pre_buffer=not remote) as pf:
             yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=columns)
 
 
