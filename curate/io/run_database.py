@@ -18,12 +18,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
+from curate.schemas.arrow_schemas import unified_meta
 from curate.schemas.layout import RunLayout
 from curate.schemas.tables import Table
 
@@ -49,7 +50,6 @@ class RunDatabase:
     """An in-memory DuckDB connection with one view per table the run holds."""
 
     def __init__(self, run_dir: Path, *, vectors: bool = False) -> None:
-
         self.layout = RunLayout(Path(run_dir))
         if not self.layout.root.is_dir():
             raise CurateError(f"Run directory {run_dir} does not exist.")
@@ -204,7 +204,7 @@ def table_dataset(files: list[Path], *, leave_out: tuple[str, ...] = (), schema:
 
 def union_schema(files: list[Path], *, leave_out: tuple[str, ...] = ()) -> pa.Schema:
     """One schema over the files' footers (as DuckDB's `union_by_name` would stack them)."""
-    merged, _ = merge_fields(pq.read_schema(f) for f in files)
+    merged, _ = unified_meta(pq.read_schema(f) for f in files)
     return pa.schema([f.with_type(duckdb_readable(f.type)) for f in merged if f.name not in leave_out])
 
 
@@ -219,21 +219,3 @@ def duckdb_readable(dtype: pa.DataType) -> pa.DataType:
     if pa.types.is_large_list(dtype):
         return pa.large_list(duckdb_readable(dtype.value_type))
     return dtype
-
-
-def merge_fields(schemas: Iterable[pa.Schema]) -> tuple[pa.Schema, frozenset[str]]:
-    """The union of the schemas' columns in first-seen order, types widened where they differ
-    (uint16 and int64 -> int64). A column whose types cannot be merged (int64 in one file,
-    string in another) becomes string; its name is returned so values can be turned into text."""
-    by_name: dict[str, list[pa.Field]] = {}
-    for schema in schemas:
-        for field in schema:
-            by_name.setdefault(field.name, []).append(field.remove_metadata())
-    fields, as_text = [], set()
-    for name, variants in by_name.items():
-        try:
-            fields.append(pa.unify_schemas([pa.schema([f]) for f in variants], promote_options="permissive")[0])
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            fields.append(pa.field(name, pa.string()))
-            as_text.add(name)
-    return pa.schema(fields), frozenset(as_text)

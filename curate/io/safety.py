@@ -112,6 +112,23 @@ def resolve_inside(folder: Path, name: str) -> Path:
     return target
 
 
+def referenced_file(folder: Path, name: str) -> Path:
+    """The file a row names by path (a `datasets` image stored as `{bytes: null, path}`).
+
+    A relative name must resolve inside `folder`, the shard's own folder (as an archive
+    member must stay inside its archive); an absolute one is taken as it is. Either way the
+    name passes the member-name checks (no NUL, valid UTF-8, no `..`) and must be a regular
+    file: not a device, a FIFO or a folder.
+    """
+    absolute = name.startswith("/") and not name.startswith("//")
+    check_member_name(name.lstrip("/") if absolute else name)
+    path = Path(name).resolve() if absolute else resolve_inside(folder, name)
+    if not path.is_file():
+        where = "" if absolute else f" in {folder}"
+        raise MemberProblem(ErrorKind.MISSING_IMAGE, f"no image file {name!r}{where}")
+    return path
+
+
 def decode_text(raw: bytes | None) -> str | None:
     """Caption bytes as text; None stays None (the pipeline reports missing captions)."""
     if raw is None:

@@ -30,6 +30,14 @@ def table_schema(path: Location) -> pa.Schema:
     return table_footer(path).schema.to_arrow_schema()
 
 
+def read_table(path: Location) -> pa.Table:
+    """A whole Parquet file (a small one: a scores file), local or at a URL."""
+    if isinstance(path, RemotePath):
+        with path.open("rb") as handle:
+            return pq.read_table(handle)
+    return pq.read_table(path)
+
+
 def table_rows(path: Location) -> int:
     """A Parquet file's row count from its footer alone."""
     return table_footer(path).num_rows

@@ -25,8 +25,8 @@ from curate.io.embeddings import check_encoders, vectors_to_arrow
 from curate.io.error_table import ErrorTable
 from curate.io.formats.base import Shard
 from curate.io.formats.detect import find_shards
-from curate.io.formats.registry import READERS, sidecars_of
-from curate.io.location import check_backend, io_map, is_url, with_locations
+from curate.io.formats.registry import READERS, sidecars_of, streams_in_place
+from curate.io.location import RemoteReadError, check_backend, io_map, is_url, with_locations
 from curate.io.mirror import ShardMirror
 from curate.io.run_lock import hold
 from curate.io.stats_files import write_outcome
@@ -37,6 +37,7 @@ from curate.models.preprocess import DecodedBatch
 from curate.runtime.executors import make_executor
 from curate.runtime.jobs import ShardJob, ignore_progress
 from curate.runtime.pool import OrderedPool
+from curate.runtime.threads import give_model_the_cores_left
 from curate.runtime.timing import StageTimer
 from curate.schemas.arrow_schemas import embeddings_schema
 from curate.schemas.config.flow import EmbedConfig
@@ -63,9 +64,14 @@ def check_sample(sample: Sample) -> SampleError | None:
 
 
 def guarded(records: Iterable[Record], shard_id: str) -> Iterator[Record]:
-    """Never let a reader's unexpected failure crash the run: it becomes a shard error row."""
+    """Never let a reader's unexpected failure crash the run: it becomes a shard error row.
+
+    A failed request for a remote shard's bytes is not the shard's fault: it stops the shard
+    (nothing is written, a rerun redoes it) instead of ending it as unreadable."""
     try:
         yield from records
+    except RemoteReadError:
+        raise
     except Exception as exc:  # noqa: BLE001 - recorded in the error table, the run goes on
         yield SampleError(shard_id, Stage.READ, ErrorKind.UNREADABLE_SHARD, f"{type(exc).__name__}: {exc}")
 
@@ -106,7 +112,7 @@ class ShardEmbedder:
         return EmbeddingsInfo(
             shard_id=self.shard.shard_id, source=self.shard.source, format=self.shard.format,
             image_encoder=self.encoders.image.info, text_encoder=self.encoders.text.info,
-            versions=library_versions(), limit=self.config.limit,
+            versions=library_versions(), limit=self.config.limit, columns=self.shard.columns.chosen(),
         )
 
     def run(self) -> ShardOutcome:
@@ -189,7 +195,8 @@ class ShardEmbedder:
 
 
 def finished(layout: RunLayout, shard: Shard, config: EmbedConfig, existing: set[str]) -> bool:
-    """A shard is done when its embeddings file exists and was made with the same --limit.
+    """A shard is done when its embeddings file exists and was made with the same --limit and
+    the same column choices.
 
     `existing` names the run's embeddings files from one listing, sparing a check per shard."""
     path = layout.embeddings(shard.shard_id)
@@ -198,7 +205,7 @@ def finished(layout: RunLayout, shard: Shard, config: EmbedConfig, existing: set
     info = read_embeddings_info(table_schema(path))
     check_encoders(path, info, config.encoders.expected(),
                    remedy="pass --overwrite or another --out to embed with other encoders.")
-    return info.limit == config.limit
+    return info.limit == config.limit and info.columns == shard.columns.chosen()
 
 
 class EmbedWorker:
@@ -212,13 +219,16 @@ class EmbedWorker:
     def __init__(self, config: EmbedConfig) -> None:
         self.config = config
         self.startup = StageTimer()
+        threads = give_model_the_cores_left(config.workers)
         with self.startup.stage("load models"):
             self.encoders = load_encoders(config.encoders)
-        log.info("encoders on %s: %s + %s", self.encoders.device, config.encoders.image_checkpoint,
-                 config.encoders.text_checkpoint)
+        self.device = str(self.encoders.device)
+        log.info("encoders on %s (%d model thread%s beside %d decode process%s): %s + %s", self.device, threads,
+                 "s" if threads != 1 else "", config.workers, "es" if config.workers != 1 else "",
+                 config.encoders.image_checkpoint, config.encoders.text_checkpoint)
         # Look-ahead: as many batches as keep the workers busy, and at most a few batches' bytes.
         self.pool = OrderedPool(config.workers, max_in_flight_bytes=LOOKAHEAD_BATCHES * config.batch_bytes).__enter__()
-        self.mirror = ShardMirror(sidecars_of)
+        self.mirror = ShardMirror(sidecars_of, in_place=streams_in_place)
 
     def run(self, shard: Shard, advance: Callable[[int], None] = ignore_progress,
             upcoming: Shard | None = None) -> ShardOutcome:
@@ -248,12 +258,16 @@ def embed_shards_worker(shards: list[Shard], config: EmbedConfig) -> list[ShardO
         worker.close()
 
 
-def run_embed(config: EmbedConfig, *, quiet: bool = False) -> StepOutcome:
-    """Embed every shard of `config.inputs` that the run directory does not hold yet."""
+def run_embed(config: EmbedConfig, *, quiet: bool = False, shards: list[Shard] | None = None) -> StepOutcome:
+    """Embed every shard of `config.inputs` that the run directory does not hold yet.
+
+    `shards`, when given, are those shards as an earlier `find_shards` over all of a command's
+    inputs named them (`score` embeds only the ones it lacks, under the ids they have among all)."""
     config.validate()
     config = with_locations(config, "inputs", "out")
     check_backend(config.out)
-    shards = find_shards(list(config.inputs), format=config.format)
+    if shards is None:
+        shards = find_shards(list(config.inputs), format=config.format, columns=config.columns)
     with hold(config.out, STEP) as since:  # one writer per run: a second one would sweep our temp files
         return _embed(config, shards, settled_before=since, quiet=quiet)
 

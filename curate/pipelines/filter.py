@@ -25,10 +25,10 @@ from curate.io.formats.base import Shard, ShardReader, lookup
 from curate.io.formats.registry import READERS, WRITERS, sidecars_of
 from curate.io.location import location
 from curate.io.mirror import ShardMirror
-from curate.io.run_database import merge_fields
 from curate.io.run_lock import hold
 from curate.io.safety import SHARD_ERRORS
-from curate.schemas.config.flow import FilterConfig
+from curate.schemas.arrow_schemas import unified_meta
+from curate.schemas.config.flow import ColumnsConfig, FilterConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.manifest import (
     DROP_REASONS,
@@ -80,7 +80,8 @@ class ScoredShard:
     @property
     def source(self) -> Shard:
         """The source shard (a path or a URL), with the shard id the scores were made under (same keys)."""
-        return Shard(path=location(self.info.source), format=self.info.format, shard_id=self.info.shard_id)
+        return Shard(path=location(self.info.source), format=self.info.format, shard_id=self.info.shard_id,
+                     columns=ColumnsConfig(**self.info.columns))
 
     def reader(self, local: Shard | None = None) -> ShardReader:
         """A reader of the source, or of `local`, its local copy (what iterating a URL source needs)."""
@@ -206,10 +207,9 @@ def check_sources(shards: list[ScoredShard]) -> None:
 
 
 def meta_schema_of(readers: Iterable[ShardReader]) -> tuple[pa.Schema, frozenset[str]]:
-    """One meta schema for every output shard: the union of the sources' meta columns, types
-    widened where they differ; the names of columns whose values must be written as text
-    (their types could not be merged)."""
-    return merge_fields(reader.meta_schema() for reader in readers)
+    """One meta schema for every output shard: the sources' meta columns unified
+    (`unified_meta`: widened types, text where types cannot merge)."""
+    return unified_meta(reader.meta_schema() for reader in readers)
 
 
 def _plan(config: FilterConfig, shards: list[ScoredShard]) -> dict:

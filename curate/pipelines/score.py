@@ -7,11 +7,12 @@ pair through the fold projection that never saw it) and the similarities, any fu
 scores the projection gives (SigLIP's match probability under `--projection native`) and
 each pair's `false_match_rate` against the null are written beside the key, caption and
 meta columns through the atomic Parquet writer. A scores file made by the same projection
-(same weights fingerprint) against the same null and holding as many rows as its embeddings
-is complete: a rerun skips it; one made by another projection, or before the run's null
-changed (a shard was added), is rescored. `--overwrite` redraws the null and rescores
-everything (it never re-embeds). Shards are scored by `ScoreWorker`s run by the executor
-`--executor` names (local or Ray).
+(same weights fingerprint) against the same null, holding as many rows as its embeddings and
+the run's columns is complete: a rerun skips it; one made by another projection, or before
+the run's null changed (a shard was added), is rescored. `--overwrite` redraws the null and
+rescores everything (it never re-embeds). Shards are scored by `ScoreWorker`s run by the
+executor `--executor` names (local or Ray). Every scores file of the run gets the run's
+columns (`pipelines/score_columns.py`), so the run reads as one table.
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ from curate.io.stats_files import write_outcome
 from curate.io.tables import ParquetTableWriter, table_footer
 from curate.models.devices import resolve_device
 from curate.models.folds import PairScorer, load_scorer
+from curate.models.projection import projection_from_card
 from curate.pipelines.null import NON_FINITE_SCORE, NullDistribution, null_for
+from curate.pipelines.score_columns import run_meta, widen_others
 from curate.pipelines.score_inputs import collect_embeddings, scoring_projection
 from curate.runtime.executors import make_executor
 from curate.runtime.jobs import ShardJob
-from curate.schemas.arrow_schemas import scores_schema
+from curate.schemas.arrow_schemas import meta_of, scores_columns, scores_schema
 from curate.schemas.config.flow import ScoreConfig
 from curate.schemas.layout import RunLayout, TableFile
 from curate.schemas.outcome import ShardOutcome, StepOutcome
@@ -59,17 +62,21 @@ class ScoreSummary(StepOutcome):
     projection: ProjectionCard | None = None
 
 
-def up_to_date(scores: Location, embeddings: Location, card: ProjectionCard, null: NullDistribution) -> bool:
-    """Same projection fingerprint, same null, as many rows as the embeddings: nothing to redo."""
+def up_to_date(scores: Location, embeddings: Location, card: ProjectionCard, null: NullDistribution,
+               columns: pa.Schema) -> bool:
+    """Same projection fingerprint, same null, as many rows as the embeddings and the run's
+    `columns`: nothing to redo."""
     if not scores.exists():
         return False
     try:
         footer = table_footer(scores)
-        info = read_scores_info(footer.schema.to_arrow_schema())
+        schema = footer.schema.to_arrow_schema()
+        info = read_scores_info(schema)
     except (KeyError, TypeError, ValueError, pa.ArrowInvalid, OSError):
         return False
     same_null = info.null is not None and info.null.digest == null.info.digest
-    return info.projection == card.fingerprint and same_null and footer.num_rows == row_count(embeddings)
+    return (info.projection == card.fingerprint and same_null and footer.num_rows == row_count(embeddings)
+            and schema.remove_metadata().equals(columns))
 
 
 def scores_info_for(embeddings: Path, config: ScoreConfig, card: ProjectionCard, null: NullDistribution) -> ScoresInfo:
@@ -77,7 +84,8 @@ def scores_info_for(embeddings: Path, config: ScoreConfig, card: ProjectionCard,
     info = embeddings_info(embeddings)
     return ScoresInfo(
         shard_id=embeddings.stem, source=info.source, format=info.format, projection=card.fingerprint,
-        projection_dir=str(config.projection.resolve()), versions=library_versions(), null=null.info,
+        projection_dir=str(config.projection.resolve()), versions=library_versions(), columns=info.columns,
+        null=null.info,
     )
 
 
@@ -95,14 +103,16 @@ def batch_scores(scorer: PairScorer, null: NullDistribution, batch: pa.RecordBat
 
 
 def score_shard(embeddings: Path, *, scorer: PairScorer, null: NullDistribution, card: ProjectionCard,
-                config: ScoreConfig, advance: Callable[[int], None]) -> ShardOutcome:
-    """Stream one embeddings file into its scores file, published only when complete (stats file first)."""
+                config: ScoreConfig, advance: Callable[[int], None], meta: pa.Schema | None = None) -> ShardOutcome:
+    """Stream one embeddings file into its scores file, published only when complete (stats file
+    first). `meta` is the run's meta columns (default: this file's own)."""
     start = time.perf_counter()
     layout = RunLayout(config.out)
-    scored = ("similarity", *scorer.extra_score_names, FALSE_MATCH_RATE)
-    schema = scores_schema(scores_info_for(embeddings, config, card, null), pq.read_schema(embeddings),
+    present = pq.read_schema(embeddings)
+    schema = scores_schema(scores_info_for(embeddings, config, card, null), meta_of(present) if meta is None else meta,
                            extra=scorer.extra_score_names, rated=True)
-    kept = [name for name in schema.names if name not in scored]
+    scored = ("similarity", *scorer.extra_score_names, FALSE_MATCH_RATE)
+    kept = [name for name in schema.names if name not in scored and name in present.names]
     writer = ParquetTableWriter(layout.scores(embeddings.stem), schema)
     outcome = ShardOutcome(STEP, embeddings.stem, counts={"non_finite": 0})
     try:
@@ -132,16 +142,19 @@ class ScoreWorker:
     projections) in its own process and scores a local copy of an embeddings file that lives at
     a URL; the null travels with the builder (a few thousand floats)."""
 
-    def __init__(self, config: ScoreConfig, card: ProjectionCard, null: NullDistribution) -> None:
-        self.config, self.card, self.null = config, card, null
-        self.scorer = load_scorer(config.projection, card, device=resolve_device(config.device))
+    def __init__(self, config: ScoreConfig, card: ProjectionCard, null: NullDistribution,
+                 meta: pa.Schema | None = None) -> None:
+        self.config, self.card, self.null, self.meta = config, card, null, meta
+        device = resolve_device(config.device)
+        self.device = str(device)
+        self.scorer = load_scorer(config.projection, card, device=device)
         self.mirror = ShardMirror()
 
     def run(self, shard: TableFile, advance: Callable[[int], None], upcoming: TableFile | None = None) -> ShardOutcome:
         with self.mirror.local(shard) as local:
             self.mirror.prefetch(upcoming)
             return score_shard(local.path, scorer=self.scorer, null=self.null, card=self.card, config=self.config,
-                               advance=advance)
+                               advance=advance, meta=self.meta)
 
     def close(self) -> None:
         """Delete local copies; the projection goes with the process."""
@@ -172,7 +185,10 @@ def _score(config: ScoreConfig, card: ProjectionCard, files: list[Location], nul
            quiet: bool) -> ScoreSummary:
     layout = RunLayout(config.out)
     remote = is_url(layout.root) or any(is_url(f) for f in files)
-    current = io_map(lambda f: not config.overwrite and up_to_date(layout.scores(f.stem), f, card, null), files,
+    meta = run_meta(files, layout, remote=remote)
+    widen_others(layout, files, meta, remote=remote)
+    columns = scores_columns(meta, extra=extra_score_names(config, card), rated=True)
+    current = io_map(lambda f: not config.overwrite and up_to_date(layout.scores(f.stem), f, card, null, columns), files,
                      remote=remote)
     todo = [f for f, current_ in zip(files, current) if not current_]
     results = [ShardOutcome(STEP, f.stem, skipped=True) for f in files if f not in todo]
@@ -181,13 +197,18 @@ def _score(config: ScoreConfig, card: ProjectionCard, files: list[Location], nul
     seconds = 0.0
     if todo:
         items = [TableFile(shard_id=f.stem, path=f) for f in todo]
-        job = ShardJob(items, partial(ScoreWorker, config, card, null), label=STEP, unit="rows",
+        job = ShardJob(items, partial(ScoreWorker, config, card, null, meta), label=STEP, unit="rows",
                        total=sum(io_map(row_count, todo, remote=remote)), quiet=quiet)
         outcome = make_executor(config.executor).run(job)
         _remove_stale_tmp(layout, settled_before=time.time())  # what workers killed mid-shard left behind
         results, seconds = results + outcome.results, outcome.seconds
     results.sort(key=lambda r: r.shard_id)
     return ScoreSummary(STEP, results, seconds, projection=card)
+
+
+def extra_score_names(config: ScoreConfig, card: ProjectionCard) -> tuple[str, ...]:
+    """The further score columns this projection writes (built on the CPU: a card and a few weights)."""
+    return projection_from_card(card, config.projection, device=resolve_device("cpu")).extra_score_names
 
 
 def _remove_stale_tmp(layout: RunLayout, *, settled_before: float) -> None:

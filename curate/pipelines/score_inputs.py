@@ -79,7 +79,7 @@ def shard_embeddings(paths: list[Location], config: ScoreConfig, card: Projectio
     from curate.pipelines.embed import run_embed
 
     layout = RunLayout(config.out)
-    shards = find_shards(paths, format=config.format)
+    shards = find_shards(paths, format=config.format, columns=config.columns)
     listed = {p.name for p in layout.shard_files(Table.EMBEDDINGS)}  # one listing, not a check per shard
     existing = [layout.embeddings(s.shard_id) for s in shards if layout.embeddings(s.shard_id).name in listed]
     io_map(lambda path: check_against_card(path, card, config.projection), existing, remote=is_url(config.out))
@@ -87,7 +87,7 @@ def shard_embeddings(paths: list[Location], config: ScoreConfig, card: Projectio
     if missing:
         log.info("%d of %d shards have no embeddings yet; embedding them with the card's encoders", len(missing), len(shards))
         encoders = encoder_config(card, device=config.device)
-        run_embed(config.embedding(tuple(s.path for s in missing), encoders), quiet=quiet)
+        run_embed(config.embedding(tuple(s.path for s in missing), encoders), quiet=quiet, shards=missing)
     return [layout.embeddings(s.shard_id) for s in shards]
 
 

@@ -7,6 +7,8 @@ apart.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import pyarrow as pa
 
 from curate.schemas.tables import (
@@ -59,11 +61,38 @@ def embeddings_schema(info: EmbeddingsInfo, meta_schema: pa.Schema) -> pa.Schema
     return pa.schema(fields, metadata={METADATA_KEY: info.to_bytes()})
 
 
-def scores_schema(info: ScoresInfo, meta_schema: pa.Schema, *, extra: tuple[str, ...] = (),
-                  rated: bool = False) -> pa.Schema:
+SCORES_COLUMNS = ("key", "text", "similarity")
+SCORE_EXTRAS = ("match_probability",)  # further float32 scores a projection may give (SigLIP under `native`)
+
+
+def unified_meta(schemas: Iterable[pa.Schema]) -> tuple[pa.Schema, frozenset[str]]:
+    """One meta schema for tables that must stack: the union of the schemas' columns in
+    first-seen order, types widened where they differ (uint16 and int64 -> int64). A column
+    whose types cannot be merged (int64 in one, string in another) becomes string; its name
+    is returned so the values are turned into text before writing."""
+    by_name: dict[str, list[pa.Field]] = {}
+    for schema in schemas:
+        for field in schema:
+            by_name.setdefault(field.name, []).append(field.remove_metadata())
+    fields, as_text = [], set()
+    for name, variants in by_name.items():
+        try:
+            fields.append(pa.unify_schemas([pa.schema([f]) for f in variants], promote_options="permissive")[0])
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            fields.append(pa.field(name, pa.string()))
+            as_text.add(name)
+    return pa.schema(fields), frozenset(as_text)
+
+
+def meta_of(schema: pa.Schema) -> pa.Schema:
+    """The meta columns of an embeddings or scores file: everything but the step's own columns."""
+    return pa.schema([f for f in schema if f.name not in RESERVED_COLUMNS])
+
+
+def scores_columns(meta_schema: pa.Schema, *, extra: tuple[str, ...] = (), rated: bool = False) -> pa.Schema:
     """key, text, similarity (float32 cosine), the projection's `extra` float32 scores (SigLIP's
     match probability), `false_match_rate` (float64, when `rated`), then the meta columns (the
-    pair facts among them), with `info` attached."""
+    pair facts among them): a scores file's columns."""
     fields = [
         pa.field("key", pa.string(), nullable=False),
         pa.field("text", pa.string()),
@@ -72,8 +101,13 @@ def scores_schema(info: ScoresInfo, meta_schema: pa.Schema, *, extra: tuple[str,
     fields += [pa.field(name, pa.float32(), nullable=False) for name in extra]
     if rated:
         fields.append(pa.field(FALSE_MATCH_RATE, pa.float64()))  # NaN where no null could be drawn
-    fields += [f for f in meta_schema if f.name not in RESERVED_COLUMNS and f.name not in extra]
-    return pa.schema(fields, metadata={METADATA_KEY: info.to_bytes()})
+    return pa.schema(fields + [f for f in meta_schema if f.name not in RESERVED_COLUMNS and f.name not in extra])
+
+
+def scores_schema(info: ScoresInfo, meta_schema: pa.Schema, *, extra: tuple[str, ...] = (),
+                  rated: bool = False) -> pa.Schema:
+    """`scores_columns`, with `info` attached."""
+    return scores_columns(meta_schema, extra=extra, rated=rated).with_metadata({METADATA_KEY: info.to_bytes()})
 
 
 def null_schema(info: NullInfo) -> pa.Schema:

@@ -46,6 +46,7 @@ class ErrorKind:
     TRUNCATED_IMAGE = "truncated_image"
     DECOMPRESSION_BOMB = "decompression_bomb"
     UNREADABLE_SHARD = "unreadable_shard"
+    DOWNLOAD_FAILED = "download_failed"  # img2dataset could not fetch or resize the URL
 
 
 class Stage:

@@ -92,6 +92,7 @@ class EmbeddingsInfo:
     text_encoder: EncoderInfo
     versions: dict[str, str]
     limit: int | None = None
+    columns: dict[str, str] = field(default_factory=dict)  # the user's --image-column ... choices
     schema_version: int = SCHEMA_VERSION
 
     def to_bytes(self) -> bytes:
@@ -150,6 +151,7 @@ class ScoresInfo:
     projection: str
     projection_dir: str
     versions: dict[str, str]
+    columns: dict[str, str] = field(default_factory=dict)  # carried from the embeddings, for `filter`
     schema_version: int = SCHEMA_VERSION
     null: NullInfo | None = None
 
@@ -172,7 +174,8 @@ FALSE_MATCH_RATE = "false_match_rate"  # scores column: share of the run's misma
 # What `embed` learns of each pair while decoding (embeddings and scores columns; a source's meta
 # columns of the same names give way to them).
 PAIR_FACTS = ("decoded_width", "decoded_height", "decoded_format", "language", "language_confidence")
-RESERVED_COLUMNS = frozenset({"key", "text", "image_emb", "text_emb", "similarity", "image", FALSE_MATCH_RATE})
+RESERVED_COLUMNS = frozenset({"key", "text", "image_emb", "text_emb", "similarity", "match_probability", "image",
+                              FALSE_MATCH_RATE})
 
 
 def read_embeddings_info(schema: pa.Schema) -> EmbeddingsInfo:

@@ -30,10 +30,12 @@ from curate.schemas.sample import Sample
 
 log = logging.getLogger("curate")
 PLAN_FILE = ".filter-plan.json"
+OLD_CAPTIONS_FILES = ("captions.csv",)  # what image-folder subsets held before `metadata.parquet`
 NAME_DIGITS = 5
 _OUTPUT_NAME = re.compile(r"^(\d{%d,})(\.[a-z.]+)?$" % NAME_DIGITS)
 # Added beside each sample's meta: its score, and its key in the scored run (subset keys are
-# `<output shard>/<run key>`, so this is what joins a subset back to the run's tables).
+# `<output shard>/<member>`, the member being the run key or, in image folders, a position;
+# so this is what joins a subset back to the run's tables).
 EXTRA_SCHEMA = pa.schema([pa.field("similarity", pa.float32()), pa.field("source_key", pa.string())])
 
 
@@ -82,7 +84,7 @@ def finish_subset_dir(out: Path, manifest: dict[str, Any]) -> None:
 
 def _our_outputs(out: Path) -> dict[int, Path]:
     """Output shards of a previous run, by position: position-named files with a writer's
-    suffix, and position-named image folders holding their captions CSV."""
+    suffix, and position-named image folders holding their metadata table."""
     if not out.is_dir():
         return {}
     suffixes = {cls.suffix for cls in WRITERS.values()}
@@ -97,7 +99,7 @@ def _our_outputs(out: Path) -> dict[int, Path]:
 def _is_output(entry: Path, *, suffix: str | None) -> bool:
     if suffix:
         return entry.is_file()
-    return entry.is_dir() and (entry / CAPTIONS_FILE).is_file()
+    return entry.is_dir() and any((entry / name).is_file() for name in (CAPTIONS_FILE, *OLD_CAPTIONS_FILES))
 
 
 def _clear(out: Path, outputs: dict[int, Path]) -> None:
@@ -141,7 +143,7 @@ class ShardRoller(PublishOnSuccess):
         self.index = 0  # position of the next kept sample in the whole subset
         self._writer: ShardWriter | None = None
         self._open: int | None = None
-        self._stem = ""  # the open shard's id: subset keys are `<output shard>/<source key>`
+        self._stem = ""  # the open shard's id: subset keys are `<output shard>/<member>`
 
     def all_done(self, count: int) -> bool:
         """Whether the next `count` samples all fall in shards finished earlier."""
@@ -162,7 +164,8 @@ class ShardRoller(PublishOnSuccess):
         if shard != self._open:
             self._start(shard)
         meta = sample.meta if not self.as_text else {**sample.meta, **self._texts(sample.meta)}
-        renamed = Sample(f"{self._stem}/{sample.key}", sample.image, sample.text, meta)
+        member = self.writer_cls.subset_member(self.index - 1 - shard * self.shard_size, sample.key)
+        renamed = Sample(f"{self._stem}/{member}", sample.image, sample.text, meta)
         extra = {"similarity": similarity, "source_key": sample.key}
         self._writer.write(renamed, extra=extra)  # type: ignore[union-attr]
 

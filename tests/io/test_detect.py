@@ -85,7 +85,7 @@ def test_format_override_restricts_a_walk(mixed_dir: Path) -> None:
 def test_unknown_format_lists_known_ones(tmp_path: Path) -> None:
     with pytest.raises(CurateError) as info:
         find_shards([tmp_path], format="csv")
-    assert str(info.value) == ("Unknown format 'csv'; known: diffusiondb, imagefolder, parquet, "
+    assert str(info.value) == ("Unknown format 'csv'; known: arrow, diffusiondb, imagefolder, parquet, "
                                "webdataset.")
 
 
@@ -101,15 +101,27 @@ def test_nothing_found(tmp_path: Path) -> None:
         find_shards([tmp_path])
 
 
-def test_colliding_shard_ids_name_both_paths(tmp_path: Path) -> None:
+def test_same_named_shards_in_sibling_folders_get_their_folder_in_the_id(tmp_path: Path) -> None:
+    """Once refused ("Shard ids collide"); now the folder above tells them apart."""
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
     a = write_tar(tmp_path / "a" / "x.tar", wds_members(0))
-    pq.write_table(pa.table({"jpg": pa.array([b"i"], pa.binary())}), tmp_path / "b" / "x.parquet")
+    b = tmp_path / "b" / "x.parquet"
+    pq.write_table(pa.table({"jpg": pa.array([b"i"], pa.binary())}), b)
+    shards = find_shards([tmp_path])
+    assert {s.path: s.shard_id for s in shards} == {a: "a__x", b: "b__x"}
+
+
+def test_ids_no_folder_tells_apart_are_still_refused_naming_both_paths(tmp_path: Path) -> None:
+    from curate.io.formats.base import Shard
+    from curate.io.formats.detect import _refuse_collisions
+
+    a = Shard(tmp_path / "a" / "x.tar", "webdataset", "x")
+    b = Shard(tmp_path / "b" / "x.parquet", "parquet", "x")
     with pytest.raises(CurateError) as info:
-        find_shards([tmp_path])
+        _refuse_collisions([a, b])
     message = str(info.value)
-    assert "'x'" in message and str(a) in message and str(tmp_path / "b" / "x.parquet") in message
+    assert "'x'" in message and str(a.path) in message and str(b.path) in message
 
 
 def test_image_folder_given_explicitly(tmp_path: Path) -> None:

@@ -213,7 +213,7 @@ def test_webdataset_partial_groups_keep_their_row(tmp_path: Path) -> None:
     full = got["p/002"]
     assert full.image == image_bytes(2) and full.text == "full"
     assert full.meta == {"url": "u", "width": 64, "height": 64, "original_width": None,
-                         "original_height": None, "sha256": None}
+                         "original_height": None, "sha256": None, "status": "success"}  # every JSON field
 
 
 def test_webdataset_keys_keep_folders_and_stop_at_first_dot(tmp_path: Path) -> None:
@@ -267,7 +267,9 @@ def test_img2dataset_parquet_layout(tmp_path: Path) -> None:
                                               ("status", pa.string())])
     first, second = list(reader)
     assert first.key == "00000/000000010" and first.text == "first" and first.meta["width"] == 32
-    assert second.image is None and second.meta["status"] == "failed_to_download"
+    # A failed download is an error carrying img2dataset's status (it used to be image=None).
+    assert second.key == "00000/000000011" and second.error == ErrorKind.DOWNLOAD_FAILED
+    assert second.message.startswith("failed_to_download")
 
 
 def test_parquet_without_key_uses_padded_row_index(tmp_path: Path) -> None:
@@ -295,12 +297,14 @@ def test_huggingface_image_struct(tmp_path: Path) -> None:
 
 
 def test_parquet_struct_without_bytes_is_missing_image(tmp_path: Path) -> None:
+    """The path is looked up now (it used to give image=None unseen); an absent file is still
+    `missing_image`, reported by the reader with the path it tried."""
     struct = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     table = pa.table({"image": pa.array([{"bytes": None, "path": "elsewhere.png"}], struct),
                       "text": ["t"]})
     pq.write_table(table, tmp_path / "s.parquet")
-    (sample,) = read_all(tmp_path / "s.parquet", "parquet")
-    assert sample.image is None and sample.text == "t"
+    (error,) = read_all(tmp_path / "s.parquet", "parquet")
+    assert error.error == ErrorKind.MISSING_IMAGE and "elsewhere.png" in error.message
 
 
 def test_parquet_reader_streams_batches_without_reading_whole_file(
@@ -329,10 +333,11 @@ def test_parquet_writer_extra_columns_and_types(tmp_path: Path) -> None:
     table = pq.read_table(tmp_path / "o.parquet")
     assert table.schema.field("similarity").type == pa.float32()
     assert table.column("key").to_pylist() == ["0", "1", "2", "3", "4"]
-    with pytest.raises(ValueError, match="clash"):
-        with ParquetWriter(tmp_path / "p.parquet") as writer:
-            writer.write(Sample("s/0", b"x", "t", {"caption": "oops"}))
-    assert not (tmp_path / "p.parquet").exists()
+    # A meta column named like the writer's own is kept under `<name>_from_source`, never clobbering.
+    with ParquetWriter(tmp_path / "p.parquet") as writer:
+        writer.write(Sample("s/0", image_bytes(0), "t", {"caption": "oops"}))
+    row = pq.read_table(tmp_path / "p.parquet").to_pylist()[0]
+    assert row["caption"] == "t" and row["caption_from_source"] == "oops"
 
 
 # --- Image folder --------------------------------------------------------------------------
@@ -365,19 +370,20 @@ def test_file_name_caption_csv_in_subfolders(tmp_path: Path) -> None:
 
 
 def test_reserved_column_names_never_become_meta(tmp_path: Path) -> None:
-    """A filtered subset read back as input must not carry its old similarity as meta."""
+    """A filtered subset read back as input must not carry its old similarity as the meta
+    `similarity` (the scores' own column); it is kept, as LAION's is, under `similarity_from_source`."""
     table = pa.table({"image": pa.array([b"i"], pa.binary()), "caption": ["c"],
                       "similarity": pa.array([0.3], pa.float32()), "url": ["u"]})
     pq.write_table(table, tmp_path / "subset.parquet")
     (sample,) = read_all(tmp_path / "subset.parquet", "parquet")
-    assert sample.meta == {"url": "u"}
+    assert sample.meta == {"similarity_from_source": pytest.approx(0.3), "url": "u"}
 
     folder = tmp_path / "f"
     folder.mkdir()
     (folder / "a.png").write_bytes(image_bytes(0))
     (folder / "captions.csv").write_text("file_name,caption,similarity,source\na.png,c,0.3,web\n")
     (sample,) = read_all(folder, "imagefolder")
-    assert sample.meta == {"source": "web"}
+    assert sample.meta == {"similarity_from_source": "0.3", "source": "web"}
 
 
 def test_image_folder_writer_leaves_a_sweepable_temporary(tmp_path: Path) -> None:

@@ -66,8 +66,9 @@ def comparable(key: str) -> str:
 
 
 def source_key_of(sample: Sample) -> str:
-    """Subset keys are `<output-shard>/<source key>`."""
-    return comparable(member_of(sample.key))
+    """Subset keys are `<output-shard>/<source key>` (image folders name images by position:
+    their source key is the `source_key` column)."""
+    return comparable(sample.meta.get("source_key") or member_of(sample.key))
 
 
 CASES = [

@@ -7,7 +7,7 @@ names are refused with the list of known ones.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
@@ -16,6 +16,7 @@ import pyarrow as pa
 from curate.errors import CurateError
 from curate.io.atomic import PublishOnSuccess
 from curate.io.location import Location, RemotePath
+from curate.schemas.config.flow import ColumnsConfig
 from curate.schemas.sample import Record, Sample
 
 
@@ -23,12 +24,15 @@ from curate.schemas.sample import Record, Sample
 class Shard:
     """One unit of work: a file (or image folder) in a known format with a run-unique id.
 
-    `path` may be a `RemotePath`; readers then read a local copy (`io/mirror.py`).
+    `path` may be a `RemotePath`; readers then read it in place or a local copy (`streams`).
+    `columns` are the user's `--image-column`/`--text-column`/`--key-column` choices, for the
+    formats that have columns (the others ignore them).
     """
 
     path: Location
     format: str
     shard_id: str
+    columns: ColumnsConfig = field(default_factory=ColumnsConfig)
 
     @property
     def source(self) -> str:
@@ -45,6 +49,9 @@ class ShardReader(ABC):
     """
 
     format_name: ClassVar[str]
+    # reads its shard through `location.open_in_place` (front to back, or by ranges), so a
+    # shard at a URL is read where it lies instead of being copied whole first (`io/mirror.py`)
+    streams: ClassVar[bool] = False
 
     def __init__(self, shard: Shard) -> None:
         self.shard = shard
@@ -53,6 +60,11 @@ class ShardReader(ABC):
     @abstractmethod
     def matches(cls, path: Location) -> bool:
         """Whether `path` looks like a shard of this format (cheap: names and headers only)."""
+
+    @classmethod
+    def claims(cls, path: Location, columns: ColumnsConfig) -> bool:
+        """`matches`, given the user's column choices (formats with columns take them into account)."""
+        return cls.matches(path)
 
     @classmethod
     def shard_id_for(cls, path: Location) -> str:
@@ -94,6 +106,11 @@ class ShardWriter(PublishOnSuccess, ABC):
     def __init__(self, path: Path, *, meta_schema: pa.Schema | None = None) -> None:
         self.path = Path(path)
         self.meta_schema = meta_schema or pa.schema([])
+
+    @classmethod
+    def subset_member(cls, position: int, key: str) -> str:
+        """The member a subset gives the sample at `position` of an output shard: its run key."""
+        return key
 
     @abstractmethod
     def write(self, sample: Sample, *, extra: dict[str, Any] | None = None) -> None:

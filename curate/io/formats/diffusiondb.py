@@ -2,8 +2,10 @@
 
 The JSON maps an image's file name to `{"p": prompt, "se": seed, "c": cfg, "st": steps,
 "sa": sampler}`; DiffusionDB ships it inside the zip, but one beside the zip is read too.
-A `metadata.parquet` in the zip's folder (or its parent, DiffusionDB's own layout) is joined
-by `image_name`, reading only this part's rows, to add width, height, NSFW scores, ...
+A `metadata.parquet` (DiffusionDB 2M) or `metadata-large.parquet` (DiffusionDB Large) in
+the zip's folder or its parent (DiffusionDB's own layouts) is joined by `image_name`,
+reading only this part's rows, to add width, height, NSFW scores, ...; when several are
+there, each image takes its row from the first that has one (that order).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from curate.io.tables import table_schema
 from curate.schemas.sample import Record, Sample
 
 METADATA_FILE = "metadata.parquet"
+METADATA_FILES = (METADATA_FILE, "metadata-large.parquet")  # DiffusionDB 2M's, then Large's
 
 # meta column -> (JSON field, Arrow type): the types are fixed so every part agrees.
 JSON_FIELDS: dict[str, tuple[str, pa.DataType]] = {
@@ -79,9 +82,9 @@ class DiffusionDBReader(ShardReader):
 
     @classmethod
     def sidecars(cls, path: Location) -> list[Location]:
-        """The part's JSON beside the zip and the metadata.parquet files `_metadata_path` tries."""
+        """The part's JSON beside the zip and the metadata files `_metadata_paths` tries."""
         stem = path.name.split(".")[0]
-        return [path.with_name(f"{stem}.json"), path.parent / METADATA_FILE, path.parent.parent / METADATA_FILE]
+        return [path.with_name(f"{stem}.json"), *_metadata_candidates(path)]
 
     def meta_schema(self) -> pa.Schema:
         fields = [pa.field(name, type_) for name, (_, type_) in JSON_FIELDS.items()]
@@ -133,17 +136,18 @@ class DiffusionDBReader(ShardReader):
         return {str(k): (v if isinstance(v, dict) else {}) for k, v in raw.items()}
 
     @cached_property
-    def _metadata_path(self) -> Location | None:
-        """metadata.parquet beside the zip or one folder up, if it has an image_name column."""
-        for folder in (self.shard.path.parent, self.shard.path.parent.parent):
-            candidate = folder / METADATA_FILE
-            if candidate.is_file() and "image_name" in self._schema_of(candidate).names:
-                return candidate
-        return None
+    def _metadata_paths(self) -> list[Location]:
+        """The metadata files beside the zip or one folder up that have an image_name column."""
+        return [c for c in _metadata_candidates(self.shard.path)
+                if c.is_file() and "image_name" in self._schema_of(c).names]
 
     @cached_property
     def _joined_schema(self) -> pa.Schema:
-        return self._schema_of(self._metadata_path) if self._metadata_path else pa.schema([])
+        fields: dict[str, pa.Field] = {}
+        for path in self._metadata_paths:
+            for f in self._schema_of(path):
+                fields.setdefault(f.name, f)
+        return pa.schema(list(fields.values()))
 
     @staticmethod
     def _schema_of(path: Location) -> pa.Schema:
@@ -154,16 +158,20 @@ class DiffusionDBReader(ShardReader):
             return pa.schema([])
 
     def _joined_rows(self, names: list[str]) -> dict[str, dict[str, Any]]:
-        """This part's metadata.parquet rows by image_name; only its rows are read."""
-        if self._metadata_path is None:
-            return {}
-        match = _PART_NUMBER.search(self.shard.shard_id)
-        if match and "part_id" in self._joined_schema.names:
+        """This part's metadata rows by image_name (the first file's row wins); only its rows are read."""
+        joined: dict[str, dict[str, Any]] = {}
+        for path in self._metadata_paths:
+            for row in self._part_rows(path, names):
+                joined.setdefault(str(row["image_name"]), row)
+        return joined
+
+    def _part_rows(self, path: Location, names: list[str]) -> list[dict[str, Any]]:
+        match = _PART_NUMBER.search(self.shard.path.name.split(".")[0])
+        if match and "part_id" in self._schema_of(path).names:
             flt = [("part_id", "=", int(match.group(1)))]
         else:
             flt = [("image_name", "in", [PurePosixPath(n).name for n in names] or [""])]
-        rows = pq.read_table(self._metadata_path, filters=flt).to_pylist()
-        return {str(row["image_name"]): row for row in rows}
+        return pq.read_table(path, filters=flt).to_pylist()
 
 
 @dataclass
@@ -191,6 +199,10 @@ class _PartLookup:
         values.update({col: entry[src] for col, (src, _) in JSON_FIELDS.items() if src in entry})
         text = entry.get("p", row.get("prompt"))
         return (None if text is None else str(text)), typed_meta(values, self.schema)
+
+
+def _metadata_candidates(part: Location) -> list[Location]:
+    return [folder / name for folder in (part.parent, part.parent.parent) for name in METADATA_FILES]
 
 
 def _is_image(name: str) -> bool:

@@ -1,27 +1,41 @@
 """A folder of images with a CSV naming them: `imgId,prompt` or `file_name,caption`.
 
-`imgId` (Kaggle's image-to-prompt layout) is the file name without its extension, so the
-reader looks for `<imgId>.png|jpg|jpeg|webp`; `file_name` is a path relative to the folder.
-The folder is the shard (its name is the shard id), the CSV's rows are the members, and
-every other CSV column becomes string meta (except `RESERVED_COLUMNS` such as `similarity`,
-which later steps write themselves). A file name is only opened after it has been
-shown to resolve inside the folder.
+`imgId` (Kaggle's image-to-prompt layout, `data/prompts.csv` with the pictures in
+`data/images/`) is the file name without its extension, so the reader looks for
+`<imgId>.png|jpg|jpeg|webp` beside the CSV, then in an `images/` folder beside it;
+`file_name` is a path relative to the folder (what `datasets`' imagefolder metadata
+holds). A folder without such a CSV may hold `datasets`' typed `metadata.parquet` instead.
+The folder is the shard (its name is the shard id), the table's rows are the members, and
+every other column becomes meta (CSV cells as strings, Parquet columns with their types);
+one named like a column later steps write themselves (`similarity`, `text`, ... in
+`RESERVED_COLUMNS`) is kept as `<name>_from_source`. `--image-column`, `--text-column` and
+`--key-column` name the file-name, caption and id columns when the header's names are
+others. A file name is only opened after it has been shown to resolve inside the folder.
+
+The writer writes what `datasets.load_dataset("imagefolder", data_dir=...)` reads as one
+split: the images and a `metadata.parquet` whose `file_name` column names them, beside the
+caption, meta and extra columns. Parquet, not CSV: every output folder of a subset then
+declares the same column types (CSV types are guessed per file, and `datasets` refuses
+folders whose guesses differ).
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from curate.io.formats.base import ShardReader, register_reader, register_writer
+from curate.io.formats.meta import renamed_columns
 from curate.io.formats.naming import IMAGE_EXTENSIONS, image_file_name
 from curate.io.formats.writing import AtomicShardWriter
 from curate.io.location import Location
+from curate.io.tables import table_rows, table_schema
 from curate.io.safety import (
     MAX_MEMBER_BYTES,
     SHARD_ERRORS,
@@ -33,24 +47,42 @@ from curate.io.safety import (
     record_or_error,
     resolve_inside,
 )
+from curate.schemas.config.flow import ColumnsConfig
 from curate.schemas.sample import ErrorKind, Record, Sample
 from curate.schemas.tables import RESERVED_COLUMNS
 
 KEY_COLUMNS = ("file_name", "imgId")
 CAPTION_COLUMNS = ("caption", "prompt", "text")
-CAPTIONS_FILE = "captions.csv"
+CAPTIONS_FILE = "metadata.parquet"  # a name `datasets`' imagefolder loader looks for
 # The key column whose cells are file names without an extension, to be looked up.
 _STEM_KEY_COLUMNS = frozenset({"imgId"})
+IMAGES_FOLDER = "images"  # where Kaggle's layout keeps the pictures, beside the CSV
 
 
 @dataclass(frozen=True)
 class CsvLayout:
-    """The folder's CSV and which of its columns hold the image name, caption and meta."""
+    """The folder's table (a CSV, or a `metadata.parquet`) and which of its columns hold the
+    image name, caption, id and meta.
+
+    `meta` maps a column to the meta name it travels under; `types` is the meta schema (all
+    strings for a CSV).
+    """
 
     csv: Path
     key: str
     caption: str
-    meta: tuple[str, ...]
+    meta: dict[str, str]
+    id: str | None = None
+    types: pa.Schema | None = None
+
+    @property
+    def is_csv(self) -> bool:
+        return self.csv.suffix.lower() == ".csv"
+
+    def meta_schema(self) -> pa.Schema:
+        if self.types is not None:
+            return self.types
+        return pa.schema([pa.field(name, pa.string()) for name in self.meta.values()])
 
 
 def open_csv(path: Location) -> TextIO:
@@ -62,21 +94,45 @@ def open_csv(path: Location) -> TextIO:
     return path.open("r", newline="", encoding="utf-8-sig", errors="surrogateescape")
 
 
-def find_layout(folder: Location) -> CsvLayout | None:
-    """The first CSV (sorted by name) in `folder` whose header has a key and a caption column."""
+def find_layout(folder: Location, columns: ColumnsConfig | None = None) -> CsvLayout | None:
+    """The first CSV (sorted by name) in `folder` whose header has a key and a caption column
+    (the ones `columns` names, when it names them); else such a `metadata.parquet`."""
+    columns = columns or ColumnsConfig()
     for path in sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv" and p.is_file()):
         try:
             with open_csv(path) as fh:
                 header = next(csv.reader(fh), [])
         except SHARD_ERRORS:
             continue
-        key = next((c for c in KEY_COLUMNS if c in header), None)
-        caption = next((c for c in CAPTION_COLUMNS if c in header), None)
-        if key and caption:
-            skip = {key, caption, ""} | RESERVED_COLUMNS
-            meta = tuple(dict.fromkeys(c for c in header if c not in skip))
-            return CsvLayout(csv=path, key=key, caption=caption, meta=meta)
-    return None
+        layout = _layout(path, header, columns)
+        if layout is not None:
+            return layout
+    table = folder / CAPTIONS_FILE
+    try:
+        schema = table_schema(table) if table.is_file() else None
+    except SHARD_ERRORS:
+        return None
+    layout = _layout(table, schema.names, columns) if schema is not None else None
+    if layout is None:
+        return None
+    types = pa.schema([schema.field(source).with_name(name) for source, name in layout.meta.items()])
+    return replace(layout, types=types)
+
+
+def _layout(path: Location, header: list[str], columns: ColumnsConfig) -> CsvLayout | None:
+    key = _column(header, columns.image_column, KEY_COLUMNS)
+    caption = _column(header, columns.text_column, CAPTION_COLUMNS)
+    id_ = _column(header, columns.key_column, ())
+    if not (key and caption and (id_ or not columns.key_column)):
+        return None
+    names = [c for c in dict.fromkeys(header) if c not in {key, caption, id_, ""}]
+    return CsvLayout(csv=path, key=key, caption=caption, meta=renamed_columns(names, RESERVED_COLUMNS), id=id_)
+
+
+def _column(header: list[str], named: str | None, conventional: tuple[str, ...]) -> str | None:
+    if named is not None:
+        return named if named in header else None
+    return next((c for c in conventional if c in header), None)
 
 
 @register_reader
@@ -87,26 +143,31 @@ class ImageFolderReader(ShardReader):
 
     @classmethod
     def matches(cls, path: Location) -> bool:
+        return cls.claims(path, ColumnsConfig())
+
+    @classmethod
+    def claims(cls, path: Location, columns: ColumnsConfig) -> bool:
         try:
-            return path.is_dir() and find_layout(path) is not None
+            return path.is_dir() and find_layout(path, columns) is not None
         except OSError:
             return False
 
     @cached_property
     def _layout(self) -> CsvLayout | None:
         try:
-            return find_layout(self.shard.path)
+            return find_layout(self.shard.path, self.shard.columns)
         except OSError:
             return None
 
     def meta_schema(self) -> pa.Schema:
-        names = self._layout.meta if self._layout else ()
-        return pa.schema([pa.field(name, pa.string()) for name in names])
+        return self._layout.meta_schema() if self._layout else pa.schema([])
 
     def estimate_count(self) -> int | None:
         if self._layout is None:
             return None
         try:
+            if not self._layout.is_csv:
+                return table_rows(self._layout.csv)
             with open_csv(self._layout.csv) as fh:
                 return max(sum(1 for _ in csv.reader(fh)) - 1, 0)
         except SHARD_ERRORS:
@@ -116,26 +177,29 @@ class ImageFolderReader(ShardReader):
         return guard_records(self.shard.shard_id, self._records())
 
     def _records(self) -> Iterator[Record]:
-        layout = find_layout(self.shard.path)
+        layout = find_layout(self.shard.path, self.shard.columns)
         if layout is None:
             raise ValueError(f"no CSV with columns {KEY_COLUMNS} and {CAPTION_COLUMNS}")
-        with open_csv(layout.csv) as fh:
-            for row in csv.DictReader(fh):
-                name = row.get(layout.key) or ""
-                yield record_or_error(self.key(name), self._sample, name, row, layout)
+        for row in _rows(layout):
+            name = str(row.get(layout.key) or "")
+            label = str(row.get(layout.id) or "") if layout.id else name
+            yield record_or_error(self.key(label), self._sample, name, label, row, layout)
 
-    def _sample(self, name: str, row: dict[str, Any], layout: CsvLayout) -> Sample:
+    def _sample(self, name: str, label: str, row: dict[str, Any], layout: CsvLayout) -> Sample:
         member, path = self._locate(name, layout)
         check_size(path.stat().st_size, member)
-        meta = {col: check_text(row.get(col)) for col in layout.meta}
+        meta = {new: check_text(row.get(col)) if layout.is_csv else row.get(col) for col, new in layout.meta.items()}
         text = check_text(row.get(layout.caption))
-        return Sample(self.key(member), path.read_bytes(), text, meta)
+        return Sample(self.key(check_text(label) if layout.id else member), path.read_bytes(), text, meta)
 
     def _locate(self, name: str, layout: CsvLayout) -> tuple[str, Path]:
-        """The member (file name) the row names and its path, checked to lie inside the folder."""
+        """The member (the image's path in the folder) the row names and its path, checked to lie
+        inside the folder: `imgId`s are looked up with each image extension, beside the CSV
+        and then in `images/`; a file name is taken where it points."""
         check_member_name(name)
         if layout.key in _STEM_KEY_COLUMNS:
-            candidates = [f"{name}.{ext}" for ext in IMAGE_EXTENSIONS] + [name]
+            names = [f"{name}.{ext}" for ext in IMAGE_EXTENSIONS] + [name]
+            candidates = names + [f"{IMAGES_FOLDER}/{n}" for n in names]
         else:
             candidates = [name]
         for candidate in candidates:
@@ -145,9 +209,20 @@ class ImageFolderReader(ShardReader):
         raise MemberProblem(ErrorKind.MISSING_IMAGE, f"no image file for {name!r} in the folder")
 
 
+def _rows(layout: CsvLayout) -> Iterator[dict[str, Any]]:
+    """The table's rows as dicts, streamed (a CSV line by line, Parquet by record batches)."""
+    if layout.is_csv:
+        with open_csv(layout.csv) as fh:
+            yield from csv.DictReader(fh)
+        return
+    with pq.ParquetFile(layout.csv) as pf:
+        for batch in pf.iter_batches(batch_size=256):
+            yield from batch.to_pylist()
+
+
 @register_writer
 class ImageFolderWriter(AtomicShardWriter):
-    """Writes images under the folder plus `captions.csv` (file_name, caption, meta, extra)."""
+    """Writes images under the folder plus `metadata.parquet` (file_name, caption, meta, extra)."""
 
     format_name = "imagefolder"
     suffix = ""
@@ -164,6 +239,13 @@ class ImageFolderWriter(AtomicShardWriter):
         self._rows: list[dict[str, Any]] = []
         self._names: set[str] = set()
 
+    @classmethod
+    def subset_member(cls, position: int, key: str) -> str:
+        """Subsets name images by position (`000042.png`): `datasets` takes any file or folder
+        name holding a split word (`train`, `test_`, `-val-`, ...) for a split and would cut
+        the subset apart; the run key stays in `source_key`."""
+        return f"{position:06d}"
+
     def write(self, sample: Sample, *, extra: dict[str, Any] | None = None) -> None:
         if sample.image is None:
             raise ValueError(f"cannot write {sample.key!r} to an image folder: no image")
@@ -174,14 +256,17 @@ class ImageFolderWriter(AtomicShardWriter):
         target = self.tmp / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(sample.image)
-        row = {"file_name": name, "caption": sample.text, **sample.meta, **(extra or {})}
+        row = {"file_name": name, "caption": sample.text, **self.columns_of(sample, extra)}
         self._rows.append(row)
         self.count += 1
 
     def _finish(self) -> None:
-        declared = ["file_name", "caption", *self.meta_schema.names, *self.extra_schema.names]
-        header = list(dict.fromkeys(declared + [k for row in self._rows for k in row]))
-        with open(self.tmp / CAPTIONS_FILE, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=header)
-            writer.writeheader()
-            writer.writerows(self._rows)
+        """The metadata table: declared columns with their types first, any others inferred."""
+        fields = {"file_name": pa.field("file_name", pa.string()), "caption": pa.field("caption", pa.string())}
+        for declared in [*self.written_meta_schema(), *self.extra_schema]:
+            fields.setdefault(declared.name, declared)
+        rest = [n for n in dict.fromkeys(k for row in self._rows for k in row) if n not in fields]
+        if rest:
+            fields.update({f.name: f for f in pa.Table.from_pylist([{n: r.get(n) for n in rest} for r in self._rows]).schema})
+        schema = pa.schema(list(fields.values()))
+        pq.write_table(pa.Table.from_pylist(self._rows, schema=schema), self.tmp / CAPTIONS_FILE)

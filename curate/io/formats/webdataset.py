@@ -1,26 +1,44 @@
 """WebDataset tars in img2dataset's layout: `{key}.jpg|png|webp`, `{key}.txt`, `{key}.json`.
 
-The tar is streamed (`r|*`, so gzip/bz2/xz tars work and nothing is seeked), members are
+The tar is streamed (`r|*`, so gzip/bz2/xz tars work and nothing is seeked; a URL is read
+where it lies, `location.open_in_place`), members are
 grouped by key (the path up to the first dot of the file name), and each group becomes one
 sample. Members of one sample are adjacent in a WebDataset tar; a key that comes back later
-is a duplicate. From the JSON only img2dataset's fixed fields are kept, with fixed types.
+is a duplicate.
+
+Every field of the JSON is kept as meta (nested values as JSON text), except `key` and
+`caption`, which repeat the member name and the `.txt`. The fields and their types are
+known before iterating: from img2dataset's status file beside the tar (`io/formats/img2dataset.py`)
+when there is one, else from a pass over the tar's JSON members (for a tar at a URL, from
+the members of its first ranged request, read by the stream the samples then come from); img2dataset's six fixed fields are always there. The status file's failed downloads follow the tar's samples as
+`download_failed` errors.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import tarfile
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
 import pyarrow as pa
 
+from curate.io.formats import img2dataset
 from curate.io.formats.base import ShardReader, register_reader, register_writer
-from curate.io.formats.meta import typed_meta
+from curate.io.formats.meta import (
+    FieldTypes,
+    is_scalar,
+    json_text,
+    renamed_columns,
+    renamed_schema,
+    typed_meta,
+)
 from curate.io.formats.naming import (
     IMAGE_EXTENSIONS,
     image_extension,
@@ -28,11 +46,13 @@ from curate.io.formats.naming import (
     writable_member,
 )
 from curate.io.formats.writing import AtomicShardWriter
-from curate.io.location import Location
+from curate.io import location
+from curate.io.location import Location, open_in_place
 from curate.io.safety import (
     SHARD_ERRORS,
     MemberProblem,
     check_archive_member,
+    check_size,
     decode_text,
     guard_records,
     record_or_error,
@@ -40,10 +60,14 @@ from curate.io.safety import (
     split_member,
 )
 from curate.schemas.sample import Record, Sample, SampleError
+from curate.schemas.tables import RESERVED_COLUMNS
 
 log = logging.getLogger(__name__)
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+_BLOCK = 512
+_ZERO_BLOCK = bytes(_BLOCK)
+_TARFILE_TYPES = (b"x", b"g", b"L", b"K")  # pax and GNU long-name headers: left to `tarfile`
 
 META_SCHEMA = pa.schema(
     [
@@ -81,16 +105,81 @@ class WebDatasetReader(ShardReader):
     """Streams a tar once, front to back, yielding one record per key."""
 
     format_name = "webdataset"
+    streams = True
+    _unknown_noted = False
+    _started: Iterator[Any] | None = None  # a URL tar's stream, begun by `_read_head`
+
+    @cached_property
+    def _typed_from_prefix(self) -> bool:
+        """Whether the meta was typed from the first JSON members only (a URL, no status file)."""
+        return not isinstance(self.shard.path, Path) and img2dataset.status_schema(self.shard.path) is None
 
     @classmethod
     def matches(cls, path: Location) -> bool:
         return path.is_file() and path.name.lower().endswith(TAR_SUFFIXES)
 
+    @classmethod
+    def sidecars(cls, path: Location) -> list[Location]:
+        """img2dataset's status file, which lists the failed downloads and the meta's types."""
+        return [img2dataset.status_file(path)]
+
     def meta_schema(self) -> pa.Schema:
-        return META_SCHEMA
+        return self._meta_layout[0]
+
+    @cached_property
+    def _meta_layout(self) -> tuple[pa.Schema, dict[str, str]]:
+        """The meta schema and JSON field -> meta column (reserved names suffixed `_from_source`)."""
+        status = img2dataset.status_schema(self.shard.path)
+        if status is not None:
+            fields = [f for f in status if f.name not in img2dataset.REPEATED_FIELDS and is_scalar(f.type)]
+            schema = pa.schema(fields)
+        else:
+            schema = self._json_fields().schema(known=META_SCHEMA)
+        names = renamed_columns(schema.names, RESERVED_COLUMNS)
+        return renamed_schema(schema, RESERVED_COLUMNS), names
+
+    def _json_fields(self) -> FieldTypes:
+        """The JSON members' fields and types: of a local tar, from a pass that reads only the
+        JSON members; of a tar at a URL, from its first members (see `_read_head`). An
+        unreadable tar gives what was read before the damage (iterating reports it)."""
+        types = FieldTypes()
+        path = self.shard.path
+        try:
+            objects = _json_objects(path) if isinstance(path, Path) else self._read_head()
+            for fields in objects:
+                types.add({k: json_text(v) for k, v in fields.items() if k not in img2dataset.REPEATED_FIELDS})
+        except SHARD_ERRORS:
+            pass
+        return types
+
+    def _read_head(self) -> list[dict[str, Any]]:
+        """The JSON objects among the members of the first `STREAM_BLOCK` bytes (at least one)
+        of a tar at a URL, read from the stream iterating then goes on with: the tar is
+        fetched once, and the first sample is not held back until all of it has arrived. A
+        field first met later is not kept, which the log says."""
+        stream = self._members()
+        head: list[Any] = []
+        objects: list[dict[str, Any]] = []
+        size = 0
+        for item in stream:
+            head.append(item)
+            if isinstance(item, SampleError):
+                break
+            name, data = item
+            if isinstance(data, bytes):
+                size += len(data)
+                if name.lower().endswith(".json"):
+                    objects.append(_json_dict(data))
+            if objects and size >= location.STREAM_BLOCK:
+                break
+        self._started = itertools.chain(head, stream)
+        return objects
 
     def estimate_count(self) -> int | None:
-        """Distinct image keys from a header-only scan; None for compressed tars."""
+        """Distinct image keys from a header-only scan (plus the failed downloads when img2dataset's
+        status file says how many URLs there were); None for compressed tars."""
+        if img2dataset.status_schema(self.shard.path) is not None:
+            return img2dataset.status_rows(self.shard.path)
         if not self.shard.path.name.lower().endswith(".tar"):
             return None
         try:
@@ -106,7 +195,9 @@ class WebDatasetReader(ShardReader):
     def _records(self) -> Iterator[Record]:
         group: _Group | None = None
         failure: SampleError | None = None
-        for item in self._members():
+        self.meta_schema()  # a tar at a URL starts its stream while typing its meta
+        items, self._started = self._started or self._members(), None
+        for item in items:
             if isinstance(item, SampleError):  # the shard broke; it is always the last item
                 failure = item
                 continue
@@ -121,6 +212,16 @@ class WebDatasetReader(ShardReader):
             yield self._finished(group)
         if failure is not None:
             yield failure
+        yield from self._failed_downloads()
+
+    def _failed_downloads(self) -> Iterator[SampleError]:
+        """img2dataset's failed URLs, listed in its status file beside the tar."""
+        if img2dataset.status_schema(self.shard.path) is None:
+            return
+        for key, status, message in img2dataset.failed_downloads(self.shard.path):
+            error = img2dataset.failure(self.key(key), status, message)
+            if error is not None:
+                yield error
 
     def _members(self) -> Iterator[tuple[str, bytes | MemberProblem] | SampleError]:
         """(name, bytes or refusal) per non-folder member; a read failure ends the stream.
@@ -128,7 +229,8 @@ class WebDatasetReader(ShardReader):
         The failure is yielded, not raised, so the group being assembled is still emitted.
         """
         try:
-            with tarfile.open(self.shard.path, "r|*", tarinfo=_EndCheckedTarInfo) as tar:
+            with open_in_place(self.shard.path) as raw, \
+                    tarfile.open(fileobj=raw, mode="r|*", tarinfo=_EndCheckedTarInfo) as tar:
                 for info in tar:
                     if not info.isdir():
                         yield info.name, _read_member(tar, info)
@@ -153,7 +255,72 @@ class WebDatasetReader(ShardReader):
                 values = json.loads(raw)
             except ValueError as exc:
                 log.warning("%s: unreadable JSON, meta left empty: %s", self.key(group.key), exc)
-        return typed_meta(values if isinstance(values, dict) else {}, META_SCHEMA)
+        schema, names = self._meta_layout
+        fields = values if isinstance(values, dict) else {}
+        self._note_unknown(group.key, fields.keys() - names.keys() - set(img2dataset.REPEATED_FIELDS))
+        renamed = {names[k]: json_text(v) for k, v in fields.items() if k in names}
+        return typed_meta(renamed, schema)
+
+
+    def _note_unknown(self, key: str, unknown: set[str]) -> None:
+        """Logs, once per shard, JSON fields a tar at a URL was typed without."""
+        if unknown and self._typed_from_prefix and not self._unknown_noted:
+            self._unknown_noted = True
+            log.warning("%s: JSON fields %s first appear after the first request the meta was typed from; "
+                        "they are not kept (img2dataset's status file beside the tar types them all)",
+                        self.key(key), ", ".join(sorted(unknown)))
+
+
+def _json_objects(path: Location) -> Iterator[dict[str, Any]]:
+    """Every JSON member of the tar as a dict ({} for one that is not a JSON object).
+
+    A plain local tar is read header by header, seeking over every other member; a tar
+    whose headers need `tarfile` (pax or GNU long names), a compressed one, or one at a URL
+    (`filter` asks before copying it) is streamed through `tarfile` instead."""
+    if isinstance(path, Path) and path.name.lower().endswith(".tar"):
+        fast = _plain_tar_json(path)
+        if fast is not None:
+            yield from (_json_dict(raw) for raw in fast)
+            return
+    with path.open("rb") as handle, tarfile.open(fileobj=handle, mode="r|*") as tar:
+        for info in tar:
+            if info.isfile() and info.name.lower().endswith(".json"):
+                check_size(info.size, info.name)
+                member = tar.extractfile(info)
+                yield _json_dict(member.read() if member else b"")
+
+
+def _plain_tar_json(path: Path) -> list[bytes] | None:
+    """The JSON members' bytes of an uncompressed tar, its 512-byte headers parsed here (ten
+    times faster than `tarfile` on small members); None when a header needs `tarfile`."""
+    found: list[bytes] = []
+    with path.open("rb") as fh:
+        while len(header := fh.read(_BLOCK)) == _BLOCK and header != _ZERO_BLOCK:
+            kind, size_field = header[156:157], header[124:136]
+            if kind in _TARFILE_TYPES or size_field[0] & 0x80:  # pax/GNU names, base-256 sizes
+                return None
+            try:
+                size = int(size_field.strip(b"\0 ") or b"0", 8)
+            except ValueError:
+                return None
+            name = header[:100].split(b"\0", 1)[0]
+            if header[257:263] == b"ustar\0" and header[345]:
+                name = header[345:500].split(b"\0", 1)[0] + b"/" + name
+            skip = -(-size // _BLOCK) * _BLOCK
+            if kind in (b"0", b"\0") and name.lower().endswith(b".json"):
+                check_size(size, name.decode("utf-8", "replace"))
+                found.append(fh.read(size))
+                skip -= size
+            fh.seek(skip, 1)
+    return found
+
+
+def _json_dict(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 class _EndCheckedTarInfo(tarfile.TarInfo):
@@ -208,7 +375,7 @@ class WebDatasetWriter(AtomicShardWriter):
             self._add(f"{stem}.{image_extension(sample.image)}", sample.image)
         if sample.text is not None:
             self._add(f"{stem}.txt", sample.text.encode("utf-8"))
-        payload = {"key": stem, **sample.meta, **(extra or {})}
+        payload = {"key": stem, **self.columns_of(sample, extra)}
         self._add(f"{stem}.json", json.dumps(payload, default=str).encode("utf-8"))
         self.count += 1
 

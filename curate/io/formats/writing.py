@@ -1,7 +1,13 @@
-"""The atomic part every shard writer shares: build under a temporary name, rename on close.
+"""What every shard writer shares: an atomic output, and one way of naming meta columns.
 
-A killed run therefore leaves either no shard or a whole one (plus a stale temporary that
-`remove_stale_tmp` sweeps), never a half-written shard that a rerun would skip as done.
+Outputs are built under a temporary name and renamed on close, so a killed run leaves either
+no shard or a whole one (plus a stale temporary that `remove_stale_tmp` sweeps), never a
+half-written shard that a rerun would skip as done.
+
+A source's meta column named like a column a writer fills itself (`key`, `image`,
+`caption`, `file_name`) or like an `extra` column (`similarity`, `source_key`) is written
+as `<name>_from_source` by every writer alike, so it never overwrites the writer's own column
+nor is overwritten by it.
 """
 
 from __future__ import annotations
@@ -10,11 +16,17 @@ import os
 import shutil
 from abc import abstractmethod
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
 from curate.io.formats.base import ShardWriter
+from curate.io.formats.meta import renamed_columns, renamed_schema
 from curate.io.location import tmp_name
+from curate.schemas.sample import Sample
+
+# The columns some writer fills itself; meta of these names is renamed in every format alike.
+WRITER_COLUMNS = frozenset({"key", "image", "caption", "file_name"})
 
 
 class AtomicShardWriter(ShardWriter):
@@ -37,6 +49,17 @@ class AtomicShardWriter(ShardWriter):
         self.tmp = tmp_name(self.path)
         self.count = 0
         self._closed = False
+
+    def written_meta_schema(self) -> pa.Schema:
+        """The meta schema under the names the meta columns are written with."""
+        return renamed_schema(self.meta_schema, WRITER_COLUMNS | set(self.extra_schema.names))
+
+    @staticmethod
+    def columns_of(sample: Sample, extra: dict[str, Any] | None) -> dict[str, Any]:
+        """The sample's meta and `extra` as written: clashing meta names suffixed `_from_source`."""
+        extra = extra or {}
+        names = renamed_columns(sample.meta, WRITER_COLUMNS | set(extra))
+        return {**{names[k]: v for k, v in sample.meta.items()}, **extra}
 
     @abstractmethod
     def _finish(self) -> None:

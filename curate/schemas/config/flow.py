@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Union
 
 from curate.errors import CurateError
-from curate.schemas.config.checks import all_of, at_least, each, existing, given, local_only, not_blank, one_of
-from curate.schemas.config.checks import positive, size_at_least, within
+from curate.schemas.config.checks import all_of, at_least, each, env_assignment, existing, given, local_only
+from curate.schemas.config.checks import not_blank, one_of, positive, size_at_least, within
 from curate.schemas.config.options import argument, check_fields, nested, option
 from curate.schemas.projection import PROJECTION_LOSSES
 from curate.schemas.tables import EncoderInfo
@@ -111,22 +111,49 @@ class EncoderConfig:
 
 
 @dataclass(frozen=True)
+class ColumnsConfig:
+    """Which source columns hold the image, the caption and the key, when detection guesses wrong.
+
+    They apply to the formats that have columns (Parquet, Arrow, an image folder's CSV) and
+    are recorded in the run's tables, so `score` and `filter` read the sources the same way.
+    """
+
+    image_column: str | None = option(
+        None, "Column holding the image (Parquet/Arrow: bytes or {bytes, path}; CSV: the file name).",
+        check=not_blank)
+    text_column: str | None = option(None, "Column holding the caption.", check=not_blank)
+    key_column: str | None = option(None, "Column whose values name the samples (an id column).", check=not_blank)
+
+    def chosen(self) -> dict[str, str]:
+        """The columns the user named, for the tables' metadata (empty when detection decides)."""
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
 class ExecutorConfig:
     """Where a command's shards run: `local` (this process) or `ray` (a cluster's workers).
 
-    The resource fields apply to Ray only; each Ray worker holds one copy of the models.
+    The other fields apply to Ray only; each Ray worker holds one copy of the models.
     """
 
     name: str = option("local", "Where shards run: local (this process) or ray (a Ray cluster).",
                        flags=("--executor",), check=one_of(EXECUTOR_NAMES))
-    ray_address: str | None = option(None, "Ray cluster to join (unset: RAY_ADDRESS, else start a local one).",
-                                     flags=("--ray-address",))
-    num_cpus_per_worker: float = option(1.0, "Ray: CPUs each worker reserves.", check=at_least(0))
-    num_gpus_per_worker: float = option(0.0, "Ray: GPUs each worker reserves (1: one model copy per GPU).",
+    ray_address: str | None = option(
+        None, "Ray cluster to join: HOST:PORT, auto (the one `ray start` recorded on this node) or local (a private "
+        "one for this run). Unset: RAY_ADDRESS, else the recorded one, else a local one.", flags=("--ray-address",))
+    num_cpus_per_worker: float = option(1.0, "Ray: CPUs each worker reserves (give it --workers + 1).",
                                         check=at_least(0))
-    concurrency: int | None = option(None, "Ray: workers to start (unset: as many as the cluster fits).",
+    num_gpus_per_worker: float | None = option(
+        None, "Ray: GPUs each worker reserves and sees (0.5 packs two per GPU).  [default: 1 if the cluster has "
+        "GPUs, else 0]", check=at_least(0))
+    concurrency: int | None = option(None, "Ray: workers to start (unset: as many as the nodes hold).",
                                      flags=("--concurrency",), check=at_least(1))
     max_retries: int = option(3, "Ray: restarts of a worker that died; its shard is redone.", check=at_least(0))
+    ray_env: tuple[str, ...] = option(
+        (), "Ray: NAME=VALUE, or NAME to pass this machine's value, set in every worker (repeatable).",
+        flags=("--ray-env",), check=each(env_assignment), metavar="NAME[=VALUE]")
+    ray_pip: tuple[str, ...] = option((), "Ray: a pip requirement Ray installs for the workers (repeatable).",
+                                      flags=("--ray-pip",), check=each(not_blank), metavar="REQUIREMENT")
 
     def validate(self) -> None:
         check_fields(self)
@@ -150,6 +177,7 @@ class EmbedConfig:
         "e.g. 64MB, 1GiB.", check=size_at_least(1))
     workers: int = workers_option()
     format: str | None = format_option()
+    columns: ColumnsConfig = nested(ColumnsConfig)
     limit: int | None = limit_option("Embed at most this many samples per shard (for a quick try).")
     overwrite: bool = option(False, "Redo shards that are already embedded.")
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -210,6 +238,7 @@ class ScoreConfig:
     batch_size: int = option(64, "Pairs per encoder batch, for shards not yet embedded.", check=at_least(1))
     workers: int = workers_option("Decode worker processes, for shards not yet embedded.")
     format: str | None = format_option()
+    columns: ColumnsConfig = nested(ColumnsConfig)  # for the shards this run embeds
     overwrite: bool = option(False, "Redraw the null and rescore shards already scored by this projection "
                              "(never re-embeds).")
     null_pairs: int = option(DEFAULT_NULL_PAIRS, "Mismatched pairs of the run (an image with another pair's caption) "
@@ -223,7 +252,8 @@ class ScoreConfig:
         """The `embed` this score run does for shards without embeddings: same run, batches,
         decode workers, format, pixel cap and executor, with the projection's encoders."""
         return EmbedConfig(inputs=inputs, out=self.out, encoders=encoders, batch_size=self.batch_size,
-                           workers=self.workers, format=self.format, max_pixels=self.max_pixels, executor=self.executor)
+                           workers=self.workers, format=self.format, columns=self.columns,
+                           max_pixels=self.max_pixels, executor=self.executor)
 
     def validate(self) -> None:
         check_fields(self)
