@@ -20,11 +20,12 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from curate.io.run_database import RunDatabase
+from curate.report.stats import histogram
 from curate.schemas.layout import RunLayout
 from curate.schemas.tables import FALSE_MATCH_RATE, NullInfo, Table, read_scores_info
 
 STOREY_LAMBDA = 0.5
-FALSE_MATCH_MARKS = (0.001, 0.01, 0.05, 0.1)  # --max-false-match values users reach for first
+PICTURE_BINS = 50  # the report's run-beside-null figure
 
 
 @dataclass
@@ -99,3 +100,26 @@ def kept_by_rate(db: RunDatabase, rates: tuple[float, ...]) -> list[int]:
         return []
     filters = ", ".join(f"count(*) FILTER (WHERE {FALSE_MATCH_RATE} <= {float(r)!r})" for r in rates)
     return [int(n) for n in db.arrow(f"SELECT {filters} FROM scores").to_pylist()[0].values()]
+
+
+@dataclass
+class NullPicture:
+    """The run's scores and its null counted on the same bins, spanning both (for the report's figure)."""
+
+    edges: np.ndarray
+    run: np.ndarray
+    null: np.ndarray
+    pi0: float
+
+
+def null_picture(db: RunDatabase, null: RunNull, *, bins: int = PICTURE_BINS) -> NullPicture:
+    """Bins over the union of both ranges: the null's tails often reach past the run's scores,
+    and a figure cut at the run's range would hide what a threshold lets through."""
+    scores = null.scores.astype(np.float64)
+    span = db.arrow("SELECT min(similarity)::DOUBLE AS lo, max(similarity)::DOUBLE AS hi FROM scores").to_pylist()[0]
+    low, high = span["lo"], span["hi"]
+    if len(scores):
+        low, high = min(low, float(scores.min())), max(high, float(scores.max()))
+    run = histogram(db, low=low, high=high, bins=bins)
+    counts = np.histogram(np.clip(scores, run.edges[0], run.edges[-1]), bins=run.edges)[0]
+    return NullPicture(edges=run.edges, run=run.counts, null=counts, pi0=null.pi0)
