@@ -21,12 +21,12 @@ from curate.schemas.tables import EncoderInfo
 
 DEFAULT_IMAGE_MODEL = "microsoft/resnet-50"
 DEFAULT_TEXT_MODEL = "bert-base-uncased"
-MAX_BINS = 10_000
-DEFAULT_FOLDS = 5  # `train --folds`: out-of-fold scoring is the default (docs/scoring.md says what it costs)
+MAX_BINS = 10_000  # `stats --bins`: more bars than a terminal or a JSON reader has use for
+DEFAULT_FOLDS = 5  # `train --folds`: out-of-fold scoring is the default (docs/filtering.md says what it costs)
 MAX_FOLDS = 100
 DEFAULT_NULL_PAIRS = 10_000  # `score --null-pairs`: a false-match rate of 0.01 then rests on 100 mismatches
 MIN_NULL_PAIRS = 100
-RECIPE_NAMES = ("datacomp-basic", "laion")  # `curate.subsets.recipes.RECIPES` holds exactly these  # `stats --bins`: more bars than a terminal or a JSON reader has use for
+RECIPE_NAMES = ("datacomp-basic", "laion")  # `curate.subsets.recipes.RECIPES` holds exactly these
 DEFAULT_BATCH_BYTES = "256MiB"  # one member at the size cap (io.safety.MAX_MEMBER_BYTES) fills a batch
 DEFAULT_MAX_PIXELS = 64_000_000  # decoded pixels above which an image is refused as a decompression bomb
 EXECUTOR_NAMES = ("local", "ray")  # `curate.runtime.executors.EXECUTORS` holds exactly these
