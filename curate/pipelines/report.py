@@ -32,7 +32,7 @@ from curate.report import figures
 from curate.report.chance import RunNull, null_picture, run_null
 from curate.report.embedding_map import EmbeddingMap, embedding_map
 from curate.report.html import ReportData, render_html
-from curate.report.stats import ScoreStats, error_rows, score_stats, table_rows
+from curate.report.stats import ScoreStats, error_rows, score_stats, stage_rows, table_rows
 from curate.report.thumbnails import Pair, attach_thumbnails, extreme_pairs
 from curate.schemas.config.flow import StatsConfig
 from curate.schemas.config.review import ReportConfig
@@ -92,8 +92,8 @@ def gather(db: RunDatabase, config: ReportConfig) -> tuple[ReportData, int]:
         stats=stats, extremes=extremes, errors=errors, embeddings_rows=table_rows(db, Table.EMBEDDINGS),
         error_rows=sum(e.count for e in errors), figures=drawn, encoders=encoders_used(db.layout),
         projections=projections, card=read_card_json(projection_dir), map_note=_map_note(points, config.sample),
-        notes=_notes(projections), chance=chance_rows(db, null, pairs=stats.pairs), null_note=NO_NULL,
-        explanations=explained, explain_note=explain_note,
+        notes=_notes(projections), stages=stage_rows(db), chance=chance_rows(db, null, pairs=stats.pairs),
+        null_note=NO_NULL, explanations=explained, explain_note=explain_note,
     )
     shown = sum(p.thumbnail is not None for p in extremes.lowest + extremes.highest)
     return data, shown

@@ -13,7 +13,7 @@ from html import escape
 from typing import Any, Iterable
 
 from curate.index.explain import Explanation
-from curate.report.stats import ErrorRow, ScoreStats
+from curate.report.stats import ErrorRow, ScoreStats, StageRow
 from curate.report.thumbnails import ExtremePairs, Pair
 from curate.schemas.stats import ThresholdCount
 
@@ -57,6 +57,7 @@ class ReportData:
     card: dict[str, Any] | None
     map_note: str = ""
     notes: list[str] = field(default_factory=list)
+    stages: list[StageRow] = field(default_factory=list)  # where the time went, from the shards' stats files
     chance: tuple[ThresholdCount, ...] = ()  # thresholds with their expected share of chance matches
     null_note: str = ""  # why there is no null, when there is none
     explanations: dict[str, Explanation] = field(default_factory=dict)  # lowest pairs: what their image looks like
@@ -67,6 +68,7 @@ SECTIONS = (
     ("summary", "Summary"), ("histogram", "Similarity"), ("sweep", "Thresholds"), ("chance", "Chance matches"),
     ("lowest", "Lowest aligned"),
     ("highest", "Highest aligned"), ("map", "Embedding map"), ("errors", "Errors"), ("models", "Encoders & projection"),
+    ("time", "Time"),
 )
 
 
@@ -77,6 +79,7 @@ def render_html(data: ReportData) -> str:
         _summary(data), _histogram(data), _sweep(data), _chance(data),
         _pairs("lowest", "Lowest-aligned pairs", data.extremes.lowest, data.explanations, note=data.explain_note),
         _pairs("highest", "Highest-aligned pairs", data.extremes.highest), _map(data), _errors(data), _models(data),
+        _time(data),
     ])
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -194,6 +197,17 @@ def _errors(data: ReportData) -> str:
     table = _table(["stage", "kind", "count", "example key", "example message"], rows, numeric=[2])
     hint = '<p class="muted">All of them: <code>curate sql RUN_DIR "SELECT * FROM errors"</code></p>'
     return _section("errors", "Errors by stage and kind", table + hint)
+
+
+def _time(data: ReportData) -> str:
+    """Seconds per step and stage over the finished shards (`RUN_DIR/stats/`)."""
+    if not data.stages:
+        return _section("time", "Where time went", '<p class="muted">No stats files: this run was made before '
+                        "curate recorded per-shard times.</p>")
+    rows = [[escape(r.step), escape(r.stage), f"{r.seconds:,.1f}", f"{r.share:.0%}"] for r in data.stages]
+    table = _table(["step", "stage", "seconds", "share of step"], rows, numeric=[2, 3])
+    hint = '<p class="muted">Per shard: <code>curate sql RUN_DIR "SELECT * FROM stages"</code></p>'
+    return _section("time", "Where time went", table + hint)
 
 
 def _models(data: ReportData) -> str:

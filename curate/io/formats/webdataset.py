@@ -359,14 +359,7 @@ class WebDatasetWriter(AtomicShardWriter):
     format_name = "webdataset"
     suffix = ".tar"
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        meta_schema: pa.Schema | None = None,
-        extra_schema: pa.Schema | None = None,
-    ) -> None:
-        super().__init__(path, meta_schema=meta_schema, extra_schema=extra_schema)
+    def _open(self) -> None:
         self._tar = tarfile.open(self.tmp, "w")
 
     def write(self, sample: Sample, *, extra: dict[str, Any] | None = None) -> None:
