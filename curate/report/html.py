@@ -66,9 +66,8 @@ class ReportData:
 
 SECTIONS = (
     ("summary", "Summary"), ("histogram", "Similarity"), ("sweep", "Thresholds"), ("chance", "Chance matches"),
-    ("lowest", "Lowest aligned"),
-    ("highest", "Highest aligned"), ("map", "Embedding map"), ("errors", "Errors"), ("models", "Encoders & projection"),
-    ("time", "Time"),
+    ("lowest", "Lowest aligned"), ("highest", "Highest aligned"), ("map", "Embedding map"), ("errors", "Errors"),
+    ("models", "Encoders & projection"), ("time", "Time"),
 )
 
 
