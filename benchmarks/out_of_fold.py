@@ -100,7 +100,8 @@ def main() -> None:
     print(f"{args.scenes} scenes, {len(scenes.swapped)} wrong captions; `--max-false-match {RATE}`; "
           f"{args.epochs} epochs\n")
     print("| objective | scoring | wrong pairs removed | true pairs kept | KS distance (wrong) "
-          "| `curate train` wall s (CPU s) | `curate score` wall s (CPU s) |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+          "| `curate train` wall s (CPU s) | `curate score` wall s (CPU s) |\n"
+          "| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for loss in LOSSES:
         for folds in (1, args.folds):
             found = run_one(args, embedded, loss, folds)

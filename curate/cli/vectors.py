@@ -32,7 +32,8 @@ def register(app: click.Group) -> None:
             if config.json:
                 stdout.out(explanation_json(explained.explanation), highlight=False)
             else:
-                stdout.print(explanation_table(explained.explanation, title=f"curate search --explain ({explained.seconds:.2f}s)"))
+                title = f"curate search --explain ({explained.seconds:.2f}s)"
+                stdout.print(explanation_table(explained.explanation, title=title))
             return
         result = run_search(config)
         if config.json:

@@ -94,7 +94,8 @@ def own_rows(layout: RunLayout, keys: list[str]) -> dict[str, Explanation]:
         path = layout.scores(shard) if layout.scores(shard).is_file() else layout.embeddings(shard)
         rows = _rows(path, wanted)
         for row in rows:
-            found[row["key"]] = Explanation(row["key"], row.get("text"), row.get("similarity"), row.get(FALSE_MATCH_RATE))
+            found[row["key"]] = Explanation(row["key"], row.get("text"), row.get("similarity"),
+                                            row.get(FALSE_MATCH_RATE))
     missing = [key for key in keys if key not in found]
     if missing:
         raise CurateError(f"{layout.root} holds no pair with the key {missing[0]!r}; give a key as `curate sql "

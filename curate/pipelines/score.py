@@ -188,8 +188,8 @@ def _score(config: ScoreConfig, card: ProjectionCard, files: list[Location], nul
     meta = run_meta(files, layout, remote=remote)
     widen_others(layout, files, meta, remote=remote)
     columns = scores_columns(meta, extra=extra_score_names(config, card), rated=True)
-    current = io_map(lambda f: not config.overwrite and up_to_date(layout.scores(f.stem), f, card, null, columns), files,
-                     remote=remote)
+    current = io_map(lambda f: not config.overwrite and up_to_date(layout.scores(f.stem), f, card, null, columns),
+                     files, remote=remote)
     todo = [f for f, current_ in zip(files, current) if not current_]
     results = [ShardOutcome(STEP, f.stem, skipped=True) for f in files if f not in todo]
     if results:

@@ -10,7 +10,6 @@ from curate.schemas.config.checks import at_least, local_only, within
 from curate.schemas.config.flow import run_dir_argument
 from curate.schemas.config.options import argument, check_fields, option
 
-
 MAX_EXPLAINED = 100  # the page stays readable; all share one pass over the run's captions per fold projection
 
 

@@ -53,7 +53,8 @@ class SearchConfig:
     explain: bool = option(False, "With --key: the run's captions nearest to the pair's image, what it looks more "
                            "like (the index when built, else an exact search in the space that scored it).",
                            flags=("--explain",))
-    k: int = option(20, "How many pairs (or, with --explain, captions) to return.", flags=("-k",), check=within(1, MAX_K))
+    k: int = option(20, "How many pairs (or, with --explain, captions) to return.", flags=("-k",),
+                    check=within(1, MAX_K))
     target: str = option("image", "Index searched: image (default) or text (captions).", check=one_of(("image", "text")))
     json: bool = option(False, "Print JSON on stdout instead of a table.", flags=("--json",))
     device: str = device_option("auto, cpu or cuda (encoders and FAISS).")
