@@ -120,7 +120,7 @@ def explain_lowest(config: ReportConfig, lowest: list[Pair]) -> tuple[dict[str, 
     try:
         explained = explain_pairs(config.run_dir, [p.key for p in lowest], k=EXPLAINED_CAPTIONS, device="cpu")
     except CurateError as exc:
-        log.warning("no explanations in the report: %s", exc)
+        log.info("no explanations in the report: %s", exc)  # the page says why; not a problem with the run
         return {}, f"No explanations: {exc}"
     space = next(iter(explained.values())).space
     return explained, (f"Under each of the {len(explained)} lowest pairs, the run's captions its image lies nearest "
