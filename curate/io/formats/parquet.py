@@ -180,7 +180,7 @@ class ParquetWriter(AtomicShardWriter):
         while self._buffered >= self.batch_rows or (final and self._buffered):
             rows = min(self.batch_rows, self._buffered)
             buffered = pa.concat_tables(self._tables)
-            self._writer.write_table(buffered.slice(0, rows).combine_chunks())  # type: ignore[union-attr]
+            self._writer.write_table(_compact(buffered.slice(0, rows)))  # type: ignore[union-attr]
             rest = buffered.slice(rows)
             self._tables, self._buffered = ([rest] if rest.num_rows else []), self._buffered - rows
 
@@ -212,6 +212,18 @@ class ParquetWriter(AtomicShardWriter):
     def _release(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+def _compact(rows: pa.Table) -> pa.Table:
+    """One row group's rows in one chunk, each dictionary column holding only the values it uses,
+    in order of first use: rows taken from a source keep its whole dictionary, rows built one
+    by one do not, and both must give the same file."""
+    rows = rows.combine_chunks()
+    for i, field in enumerate(rows.schema):
+        if pa.types.is_dictionary(field.type):
+            values = rows.column(i).cast(field.type.value_type).combine_chunks()
+            rows = rows.set_column(i, field, values.dictionary_encode().cast(field.type))
+    return rows
 
 
 def _as(values: pa.Array | pa.ChunkedArray | None, field: pa.Field, length: int) -> pa.Array | pa.ChunkedArray:
