@@ -190,8 +190,8 @@ def click_param(param: Param) -> click.Parameter:
     spec: OptionSpec = spec_of(param.field)  # type: ignore[assignment]
     kind, many = click_type(param.hint)
     default = None if spec.required else field_default(param.field)
-    if isinstance(default, tuple):
-        default = list(default) or None
+    if isinstance(default, tuple):  # a repeatable option left empty keeps its (empty) default
+        default = list(default) or (None if spec.argument else [])
     if spec.argument:
         metavar = (spec.metavar or param.field.name.upper()) + ("..." if many else "")
         given = {} if spec.required else {"default": default}  # click takes an explicit None as a value given
@@ -202,7 +202,7 @@ def click_param(param: Param) -> click.Parameter:
                             show_default=False)
     return click.Option([*flags(param.field), param.name], type=kind, multiple=many, default=default,
                         required=spec.required, help=spec.help, metavar=spec.metavar,
-                        show_default=spec.show_default if default is not None else False)
+                        show_default=spec.show_default if default not in (None, []) else False)
 
 
 def flags(f: dataclasses.Field) -> tuple[str, ...]:

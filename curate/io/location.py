@@ -2,10 +2,12 @@
 
 `RemotePath` behaves like the slice of `pathlib.Path` that format detection, the run layout
 and the resume checks use (names, listing, existence, opening), so those take local paths
-and URLs alike. Bytes are never streamed piecemeal into the readers or writers: a worker
-copies a remote shard to local scratch before reading it (`io/mirror.py`), and output files
-are written locally and uploaded whole when complete (`upload`), so an output on an object
-store appears all at once or not at all, as a local rename does.
+and URLs alike. Shards that are read front to back or by ranges (tars, Parquet) are read
+where they lie (`open_in_place`: ranged requests, the next block fetched while the current
+one is parsed), so decoding starts on the first bytes; other shards are copied to local
+scratch first (`io/mirror.py`). Output files are written locally and uploaded whole when
+complete (`upload`), so an output on an object store appears all at once or not at all, as a
+local rename does.
 
 The filesystem comes from fsspec by the URL's scheme; its credentials are fsspec's usual
 ones (environment variables, config files, instance roles) on every machine that runs a
@@ -15,6 +17,7 @@ worker. `s3://` needs `s3fs` installed, `gs://` `gcsfs`; `hf://` comes with `hug
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +33,8 @@ BRACE_LIST = re.compile(r"\{([^{}]*,[^{}]*)\}")
 GLOB_CHARS = re.compile(r"[*?\[]")
 TMP_SUFFIX = ".tmp"
 IO_THREADS = 32  # concurrent footer reads and existence checks against an object store
+STREAM_BLOCK = 8 * 2**20  # bytes per ranged request of a shard read in place
+STREAM_CACHE = "background"  # fsspec's cache that fetches the next block while this one is read
 T = TypeVar("T")
 R = TypeVar("R")
 C = TypeVar("C")
@@ -250,6 +255,76 @@ def download(source: RemotePath, local: Path) -> None:
     else:
         source.fs.get_file(source.path, str(partial))
     os.replace(partial, local)
+
+
+class RemoteReadError(CurateError):
+    """A request for a shard's bytes failed (network, credentials): the shard is not corrupt, so
+    it must stop the shard, not end it as an unreadable one in the error table."""
+
+
+class InPlaceFile(io.RawIOBase):
+    """A remote file read where it lies, by ranged requests, for readers that take file objects.
+
+    Every failure of the underlying request becomes a `RemoteReadError`, which format readers
+    do not catch (they record `OSError`s and the like as a broken shard)."""
+
+    def __init__(self, handle: Any, url: str) -> None:
+        super().__init__()
+        self._handle, self.url = handle, url
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._call(self._handle.read, size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._call(self._handle.seek, offset, whence)
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._handle.close()
+        super().close()
+
+    def _call(self, method: Callable[..., T], *args: Any) -> T:
+        try:
+            return method(*args)
+        except Exception as exc:  # noqa: BLE001 - any failure of the transport, reported as such
+            raise RemoteReadError(
+                f"Reading {self.url} failed at byte {self._handle.tell():,} ({type(exc).__name__}: {exc}); "
+                "finished shards are kept, rerun to resume."
+            ) from exc
+
+
+def open_in_place(path: Location, *, ahead: bool = True) -> IO[bytes]:
+    """A shard's bytes as a file object: a local file, or a URL read by ranged requests of
+    `STREAM_BLOCK` bytes as the reader goes, so a 1 GB tar is not copied before its first sample.
+
+    `ahead`: while the reader parses one block, the next is fetched in the background (for
+    readers that go front to back in small reads, as tar does). Without it each read is one
+    request plus a block of read-ahead (for readers of large ranges, as Parquet's column chunks:
+    a background cache would fetch the blocks of a long read twice)."""
+    if not isinstance(path, RemotePath):
+        return open(path, "rb")
+    cache = dict(cache_type=STREAM_CACHE, cache_options={"maxblocks": 4}) if ahead else dict(cache_type="readahead")
+    try:
+        handle = path.open("rb", block_size=STREAM_BLOCK, **cache)
+    except TypeError:  # a filesystem whose files take no cache settings
+        handle = path.open("rb")
+    except Exception as exc:  # noqa: BLE001 - as for reads: the transport failed, not the shard
+        raise RemoteReadError(f"Opening {path} failed ({type(exc).__name__}: {exc}); rerun to resume.") from exc
+    return InPlaceFile(handle, path.url)  # type: ignore[return-value]
 
 
 def _filesystem(url: str) -> tuple[Any, str]:

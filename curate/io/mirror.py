@@ -1,10 +1,11 @@
-"""Local copies of remote shards: readers open seekable local files, whatever the input was.
+"""Local copies of remote shards, for the readers that cannot read a URL where it lies.
 
-Tar, zip and Parquet readers seek; a folder shard is many files. Rather than teach every
-reader a network protocol, a worker copies a remote shard (and the sidecar files its reader
-also opens, such as DiffusionDB's `metadata.parquet`) into a private scratch folder that
-mirrors the remote tree, reads it there, and deletes the shard copy when done. Sidecars are
-kept for the worker's lifetime: many parts share one metadata file. Local shards pass through.
+Tar and Parquet readers read remote shards in place (`location.open_in_place`): those pass
+through here untouched (`in_place`). A zip is read member by member from its end and a folder
+shard is many files, so a worker copies such a shard (and the sidecar files its reader also
+opens, such as DiffusionDB's `metadata.parquet`) into a private scratch folder that mirrors
+the remote tree, reads it there, and deletes the shard copy when done. Sidecars are kept for
+the worker's lifetime: many parts share one metadata file. Local shards pass through.
 
 `prefetch` copies the shard a worker will get next in a background thread while it works on
 the current one, so on a GPU the copy overlaps the model instead of idling it.
@@ -30,8 +31,10 @@ Item = TypeVar("Item")  # a shard or a table file: a dataclass with a `path`
 class ShardMirror:
     """A folder in this process's scratch space (`io/scratch.py`) holding remote shards' copies."""
 
-    def __init__(self, sidecars: Callable[[Any], list[Location]] = lambda item: []) -> None:
+    def __init__(self, sidecars: Callable[[Any], list[Location]] = lambda item: [],
+                 in_place: Callable[[Any], bool] = lambda item: False) -> None:
         self.sidecars = sidecars  # what else an item's reader opens (`io/formats/registry.sidecars_of`)
+        self.in_place = in_place  # whose reader reads a URL where it lies (`registry.streams_in_place`)
         self.root: Path | None = None
         self._lock = threading.Lock()  # the root and sidecars, shared with the prefetch thread
         self._pending: dict[Location, Future] = {}
@@ -47,16 +50,16 @@ class ShardMirror:
             self.release(copy)
 
     def fetch(self, shard: Item) -> Item:
-        """The shard itself if local; else a local copy (with its reader's sidecars) to `release`,
-        taken from a finished or running `prefetch` of it when there is one."""
-        if not isinstance(shard.path, RemotePath):
+        """The shard itself if local or read in place; else a local copy (with its reader's sidecars)
+        to `release`, taken from a finished or running `prefetch` of it when there is one."""
+        if not self._copies(shard):
             return shard
         pending = self._pending.pop(shard.path, None)
         return pending.result() if pending is not None else self._copy(shard)
 
     def prefetch(self, shard: Item | None) -> None:
         """Start copying a remote shard in the background (one at a time); local ones need nothing."""
-        if shard is None or not isinstance(shard.path, RemotePath) or shard.path in self._pending:
+        if shard is None or not self._copies(shard) or shard.path in self._pending:
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-prefetch")
@@ -93,6 +96,9 @@ class ShardMirror:
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+
+    def _copies(self, shard: Item) -> bool:
+        return isinstance(shard.path, RemotePath) and not self.in_place(shard)
 
     def _copy(self, shard: Item) -> Item:
         for sidecar in self.sidecars(shard):

@@ -24,8 +24,8 @@ from curate.io.embeddings import check_encoders, vectors_to_arrow
 from curate.io.error_table import ErrorTable
 from curate.io.formats.base import Shard
 from curate.io.formats.detect import find_shards
-from curate.io.formats.registry import READERS, sidecars_of
-from curate.io.location import check_backend, io_map, is_url, with_locations
+from curate.io.formats.registry import READERS, sidecars_of, streams_in_place
+from curate.io.location import RemoteReadError, check_backend, io_map, is_url, with_locations
 from curate.io.mirror import ShardMirror
 from curate.io.run_lock import hold
 from curate.io.stats_files import write_outcome
@@ -35,6 +35,7 @@ from curate.models.preprocess import DecodedBatch, decode_batch
 from curate.runtime.executors import make_executor
 from curate.runtime.jobs import ShardJob, ignore_progress
 from curate.runtime.pool import OrderedPool
+from curate.runtime.threads import give_model_the_cores_left
 from curate.runtime.timing import StageTimer
 from curate.schemas.arrow_schemas import embeddings_schema
 from curate.schemas.config.flow import EmbedConfig
@@ -61,9 +62,14 @@ def check_sample(sample: Sample) -> SampleError | None:
 
 
 def guarded(records: Iterable[Record], shard_id: str) -> Iterator[Record]:
-    """Never let a reader's unexpected failure crash the run: it becomes a shard error row."""
+    """Never let a reader's unexpected failure crash the run: it becomes a shard error row.
+
+    A failed request for a remote shard's bytes is not the shard's fault: it stops the shard
+    (nothing is written, a rerun redoes it) instead of ending it as unreadable."""
     try:
         yield from records
+    except RemoteReadError:
+        raise
     except Exception as exc:  # noqa: BLE001 - recorded in the error table, the run goes on
         yield SampleError(shard_id, Stage.READ, ErrorKind.UNREADABLE_SHARD, f"{type(exc).__name__}: {exc}")
 
@@ -204,13 +210,16 @@ class EmbedWorker:
     def __init__(self, config: EmbedConfig) -> None:
         self.config = config
         self.startup = StageTimer()
+        threads = give_model_the_cores_left(config.workers)
         with self.startup.stage("load models"):
             self.encoders = load_encoders(config.encoders)
-        log.info("encoders on %s: %s + %s", self.encoders.device, config.encoders.image_checkpoint,
-                 config.encoders.text_checkpoint)
+        self.device = str(self.encoders.device)
+        log.info("encoders on %s (%d model thread%s beside %d decode process%s): %s + %s", self.device, threads,
+                 "s" if threads != 1 else "", config.workers, "es" if config.workers != 1 else "",
+                 config.encoders.image_checkpoint, config.encoders.text_checkpoint)
         # Look-ahead: as many batches as keep the workers busy, and at most a few batches' bytes.
         self.pool = OrderedPool(config.workers, max_in_flight_bytes=LOOKAHEAD_BATCHES * config.batch_bytes).__enter__()
-        self.mirror = ShardMirror(sidecars_of)
+        self.mirror = ShardMirror(sidecars_of, in_place=streams_in_place)
 
     def run(self, shard: Shard, advance: Callable[[int], None] = ignore_progress,
             upcoming: Shard | None = None) -> ShardOutcome:

@@ -131,7 +131,9 @@ class ScoreWorker:
 
     def __init__(self, config: ScoreConfig, card: ProjectionCard, meta: pa.Schema | None = None) -> None:
         self.config, self.card, self.meta = config, card, meta
-        self.model = projection_from_card(card, config.projection, device=resolve_device(config.device))
+        device = resolve_device(config.device)
+        self.device = str(device)
+        self.model = projection_from_card(card, config.projection, device=device)
         self.mirror = ShardMirror()
 
     def run(self, shard: TableFile, advance: Callable[[int], None], upcoming: TableFile | None = None) -> ShardOutcome:

@@ -7,31 +7,29 @@ Steps never branch on the executor's name: they build a `ShardJob` and call
 
 from __future__ import annotations
 
-import time
-
 from curate.runtime.jobs import Executor, JobOutcome, ShardJob
 from curate.runtime.ray_executor import RayExecutor
 from curate.schemas.config.flow import EXECUTOR_NAMES, ExecutorConfig
 
 
 class LocalExecutor(Executor):
-    """Today's behaviour: one worker in this process, shards in order, progress per batch."""
+    """One worker in this process, shards in order, progress per batch."""
 
     def run(self, job: ShardJob) -> JobOutcome:
-        from curate.console import make_progress
+        from curate.console import RunBar
 
-        worker = job.build_worker()
-        start = time.perf_counter()
         results = []
-        try:
-            with make_progress(unit=job.unit, quiet=job.quiet) as progress:
-                task = progress.add_task(job.label, total=job.total)
+        with RunBar(job.label, unit=job.unit, total=job.total, quiet=job.quiet) as bar:
+            bar.say("loading models")
+            worker = job.build_worker()
+            try:
                 for shard, upcoming in zip(job.shards, [*job.shards[1:], None]):
-                    progress.update(task, description=f"{job.label} {shard.shard_id}")
-                    results.append(worker.run(shard, lambda n: progress.advance(task, n), upcoming))
-        finally:
-            worker.close()
-        return JobOutcome(results, time.perf_counter() - start)
+                    bar.say(shard.shard_id)
+                    results.append(worker.run(shard, bar.advance, upcoming))
+                seconds = bar.stop()
+            finally:
+                worker.close()
+        return JobOutcome(results, seconds)
 
 
 EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor, "ray": RayExecutor}

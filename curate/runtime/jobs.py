@@ -29,8 +29,11 @@ class ShardWorker(Protocol):
     """Built once per process; `run` processes one whole shard and returns its outcome.
 
     `upcoming` is the shard the executor will most likely hand this worker next: a worker may
-    start fetching it (a remote shard's copy) while it processes `shard`.
+    start fetching it (a remote shard's copy) while it processes `shard`. `device` says where
+    its model runs (`cuda:0`, `cpu`), for the line an executor prints per worker.
     """
+
+    device: str
 
     def run(self, shard: Any, advance: Callable[[int], None], upcoming: Any = None) -> ShardOutcome: ...
 

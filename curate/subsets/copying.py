@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable
 
 import pyarrow as pa
@@ -78,7 +79,8 @@ class ColumnarCopy(ShardCopy):
 
     @classmethod
     def supports(cls, reader: ShardReader) -> bool:
-        return isinstance(reader, ColumnarReader) and selectable(reader)
+        local = isinstance(reader.shard.path, Path)  # a file at a URL is streamed by the reader
+        return local and isinstance(reader, ColumnarReader) and selectable(reader)
 
     def copy(self, reader: ShardReader, kept: pa.Table, *, roller: ShardRoller, advance: Advance) -> Copied:
         assert isinstance(reader, ColumnarReader)

@@ -1,14 +1,15 @@
-"""Executor selection and Ray sizing: pure logic, no Ray needed."""
+"""Executor selection, Ray sizing, connecting and worker environments: logic tested without a cluster."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from curate.errors import CurateError
 from curate.runtime.executors import EXECUTORS, LocalExecutor, make_executor
-from curate.runtime.ray_executor import pool_size, workers_that_fit
+from curate.runtime.ray_cluster import pool_size, runtime_env, worker_shape
 from curate.schemas.config.flow import EmbedConfig, ExecutorConfig
 
 
@@ -31,18 +32,138 @@ def test_bad_executor_options_are_refused(bad, match):
         ExecutorConfig(name="ray", **bad).validate()
 
 
-def test_workers_are_sized_by_the_scarcest_resource():
-    cluster = {"CPU": 64.0, "GPU": 8.0}
-    assert workers_that_fit(ExecutorConfig(num_cpus_per_worker=4, num_gpus_per_worker=1), cluster) == 8
-    assert workers_that_fit(ExecutorConfig(num_cpus_per_worker=16, num_gpus_per_worker=1), cluster) == 4
-    assert workers_that_fit(ExecutorConfig(num_cpus_per_worker=1, num_gpus_per_worker=0.5), cluster) == 16
-    assert pool_size(ExecutorConfig(num_cpus_per_worker=2), cluster, shards=5) == 5  # never more than shards
-    assert pool_size(ExecutorConfig(concurrency=3), cluster, shards=100) == 3
+def nodes(*shapes: tuple[float, float]) -> list:
+    from curate.runtime.ray_cluster import Node
+
+    return [Node(f"10.0.0.{i}", cpus, gpus) for i, (cpus, gpus) in enumerate(shapes, 1)]
+
+
+def sized(config: ExecutorConfig, cluster: list, shards: int) -> int:
+    return pool_size(config, cluster, worker_shape(config, cluster), shards)
+
+
+def test_workers_are_sized_by_the_scarcest_resource_of_each_node():
+    one_node = nodes((64, 8))
+    assert sized(ExecutorConfig(num_cpus_per_worker=4, num_gpus_per_worker=1), one_node, 100) == 8
+    assert sized(ExecutorConfig(num_cpus_per_worker=16, num_gpus_per_worker=1), one_node, 100) == 4
+    assert sized(ExecutorConfig(num_cpus_per_worker=1, num_gpus_per_worker=0.5), one_node, 100) == 16
+    assert sized(ExecutorConfig(num_cpus_per_worker=2), one_node, shards=5) == 5  # never more than shards
+    assert sized(ExecutorConfig(concurrency=3), one_node, shards=100) == 3
+    # 3 CPUs on each of two nodes hold one worker of 2 CPUs each, not the 3 the 6 CPUs would suggest
+    assert sized(ExecutorConfig(num_cpus_per_worker=2, num_gpus_per_worker=0), nodes((3, 0), (3, 0)), 100) == 2
 
 
 def test_a_cluster_without_room_for_one_worker_is_refused():
     with pytest.raises(CurateError, match="0 GPUs"):
-        pool_size(ExecutorConfig(num_gpus_per_worker=1), {"CPU": 8.0}, shards=4)
+        sized(ExecutorConfig(num_gpus_per_worker=1), nodes((8, 0)), shards=4)
+
+
+def test_a_cluster_with_room_in_total_but_on_no_single_node_is_refused_naming_the_nodes():
+    refusal = r"No node .* one worker of 3 CPUs \+ 0 GPUs \(2 nodes: 2 × 2 CPUs \+ 0 GPUs\)"
+    with pytest.raises(CurateError, match=refusal):
+        sized(ExecutorConfig(num_cpus_per_worker=3), nodes((2, 0), (2, 0)), shards=4)
+
+
+def test_a_concurrency_above_what_fits_is_capped_with_one_line_saying_what_fits_where():
+    import logging
+
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("curate").addHandler(handler)
+    try:
+        assert sized(ExecutorConfig(concurrency=3), nodes((2, 0)), shards=10) == 2
+    finally:
+        logging.getLogger("curate").removeHandler(handler)
+    assert lines == ["--concurrency 3 is more workers than the cluster holds: 2 of 1 CPUs + 0 GPUs fit "
+                     "(1 node: 1 × 2 CPUs + 0 GPUs); starting 2."]
+
+
+def test_workers_reserve_one_gpu_each_by_default_where_the_cluster_has_gpus():
+    assert worker_shape(ExecutorConfig(), nodes((16, 8), (16, 0))).gpus == 1
+    assert worker_shape(ExecutorConfig(), nodes((16, 0))).gpus == 0
+    assert worker_shape(ExecutorConfig(num_gpus_per_worker=0), nodes((16, 8))).gpus == 0  # asked for: kept
+    assert sized(ExecutorConfig(num_cpus_per_worker=4), nodes((64, 8)), shards=100) == 8  # one per GPU
+    with pytest.raises(CurateError, match="no GPUs: give --num-cpus-per-worker above 0"):
+        worker_shape(ExecutorConfig(num_cpus_per_worker=0), nodes((16, 0)))
+
+
+def test_worker_environment_comes_from_ray_env_and_ray_pip(monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cret")
+    config = ExecutorConfig(name="ray", ray_env=("AWS_SECRET_ACCESS_KEY", "HF_HUB_OFFLINE=1"), ray_pip=("s3fs>=2024",))
+    config.validate()
+    assert runtime_env(config) == {"env_vars": {"AWS_SECRET_ACCESS_KEY": "s3cret", "HF_HUB_OFFLINE": "1"},
+                                   "pip": ["s3fs>=2024"]}
+    assert runtime_env(ExecutorConfig(name="ray")) is None
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(CurateError, match="--ray-env AWS_SECRET_ACCESS_KEY: .* not set on this machine"):
+        config.validate()
+    with pytest.raises(CurateError, match="--ray-env '1X=2' is not NAME=VALUE"):
+        ExecutorConfig(ray_env=("1X=2",)).validate()
+
+
+def closed_port() -> int:
+    """A port nothing listens on: bound, then released."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_address_where_nothing_listens_fails_at_once_in_one_line_without_calling_ray(monkeypatch):
+    from curate.runtime.ray_cluster import connect
+
+    class NoRay:
+        def is_initialized(self):
+            return False
+
+        def init(self, **_):
+            raise AssertionError("ray.init must not be tried: it retries an unreachable head for minutes")
+
+    port = closed_port()
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(CurateError) as caught:
+        connect(NoRay(), ExecutorConfig(name="ray", ray_address=f"127.0.0.1:{port}"), quiet=True)
+    message = str(caught.value)
+    assert "\n" not in message and f":{port} (--ray-address 127.0.0.1:{port}): " in message  # Ray names the host by IP
+    assert "ray start --head" in message and "--ray-address local" in message
+
+
+def test_which_cluster_is_joined_and_why(monkeypatch, tmp_path):
+    pytest.importorskip("ray")
+    from curate.runtime.ray_cluster import choose_target
+
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # where `ray start` records its cluster
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert choose_target("local").head is None
+    assert "no cluster recorded on this node" in choose_target(None).why
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text("10.1.2.3:6379")
+    recorded = choose_target(None)
+    assert recorded.head == "10.1.2.3:6379" and "`ray start` recorded on this node" in recorded.why
+    assert "--ray-address local starts a private one" in recorded.why
+    monkeypatch.setenv("RAY_ADDRESS", "10.9.9.9:6379")
+    assert choose_target(None) == choose_target(None).__class__("10.9.9.9:6379", "10.9.9.9:6379",
+                                                                "RAY_ADDRESS=10.9.9.9:6379")
+    assert choose_target("10.4.4.4:7000").why == "--ray-address 10.4.4.4:7000"
+
+
+def test_the_model_gets_the_cores_the_decode_processes_leave(monkeypatch):
+    import torch
+
+    from curate.runtime.threads import give_model_the_cores_left, model_threads, usable_cores
+
+    assert model_threads(1, cores=2) == 1 and model_threads(3, cores=16) == 13 and model_threads(8, cores=4) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a Ray worker of 1 CPU gets this set
+    assert usable_cores() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert 1 <= usable_cores() <= (os.cpu_count() or 1)
+    before = torch.get_num_threads()
+    try:
+        assert give_model_the_cores_left(0) == torch.get_num_threads() == usable_cores()
+    finally:
+        torch.set_num_threads(before)
 
 
 class FakeActorError(Exception):
@@ -211,3 +332,84 @@ def test_the_local_executor_tells_the_worker_which_shard_comes_next():
 
     LocalExecutor(ExecutorConfig()).run(ShardJob(shards(3), SpyWorker, label="spy", quiet=True))
     assert seen == [("00000", "00001"), ("00001", "00002"), ("00002", None)]
+
+
+def test_the_bar_counts_model_loading_and_ends_on_the_summary_rate(sample_shards, tiny_encoders, tmp_path, terminal):
+    from curate.cli.summaries import embed_table
+    from curate.console import stdout
+    from curate.pipelines.embed import run_embed
+
+    config = EmbedConfig(inputs=tuple(sample_shards[:2]), out=tmp_path, encoders=tiny_encoders, batch_size=3, workers=0)
+    summary = run_embed(config, quiet=False)
+    assert summary.seconds > summary.stages["load models"] > 0  # the wait counts in the run's time
+    with stdout.capture() as table:
+        stdout.print(embed_table(summary))
+    total = table.get().strip().splitlines()[-2].split()[-2]
+    assert terminal.final_rate() == total == f"{summary.pairs_per_second:,.1f}"
+
+
+class DeadOnArrival:
+    """`ray.remote(cls).options(...).remote()`, then `handle.snapshot.remote()`: a handle whose
+    process never started, as on a cluster that refuses this driver's token."""
+
+    def options(self, **_):
+        return self
+
+    def remote(self, *_):
+        return self
+
+    @property
+    def snapshot(self):
+        return self
+
+
+class RayWhereNothingStarts(FakeRay):
+    class exceptions(FakeRay.exceptions):
+        GetTimeoutError = TimeoutError
+
+    @staticmethod
+    def remote(cls):
+        return DeadOnArrival()
+
+    @staticmethod
+    def get(ref, timeout=None):
+        raise FakeActorError("The actor died unexpectedly before finishing this task.\n class_name: ProgressCounter")
+
+    @staticmethod
+    def kill(handle):
+        pass
+
+
+def test_a_cluster_where_no_process_can_start_is_one_line_with_the_token_fix(monkeypatch):
+    from curate.runtime.ray_executor import start_counter
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # what Ray sets when it finds a token on this machine
+    with pytest.raises(CurateError) as caught:
+        start_counter(RayWhereNothingStarts, auth_was_set=False)
+    assert "\n" not in str(caught.value)
+    assert "died unexpectedly" in str(caught.value) and "RAY_AUTH_MODE=disabled" in str(caught.value)
+    assert "this machine holds a Ray token" in str(caught.value)
+    with pytest.raises(CurateError) as caught:
+        start_counter(RayWhereNothingStarts, auth_was_set=True)  # the user chose token auth
+    assert "RAY_AUTH_MODE=token is set here" in str(caught.value) and "ray status" in str(caught.value)
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    with pytest.raises(CurateError) as caught:
+        start_counter(RayWhereNothingStarts, auth_was_set=False)  # no token involved: no such guess
+    assert "RAY_AUTH_MODE" not in str(caught.value) and "ray status" in str(caught.value)
+
+
+def test_a_worker_running_another_curate_is_refused_in_one_line():
+    """Seen on a `ray start` node whose environment imported an older install: its `ready`
+    answered True, and the driver failed on an attribute of the answer."""
+    from curate.runtime.jobs import ShardJob
+    from curate.runtime.ray_executor import ShardDispatch
+
+    class OldWorkers(FakeRay):
+        @staticmethod
+        def get(ref):
+            return True  # what an older ShardActor.ready returned
+
+    dispatch = ShardDispatch(OldWorkers, ShardJob(shards(2), object, label="embed"), actors=[object()], counter=None)
+    dispatch.starting = {"ready-ref": 0}
+    with pytest.raises(CurateError, match=r"^A Ray worker runs another version of curate .* --ray-env PYTHONPATH"):
+        dispatch._started("ready-ref")

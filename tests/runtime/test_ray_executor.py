@@ -30,12 +30,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    """One local Ray instance per module. Its workers import this test module (the crashing
-    worker below), so the repository goes on the path they inherit when Ray starts them."""
+    """One private local Ray instance per module, of 2 CPUs and 2 GPUs that are only declared
+    (Ray hands out their ids and sets CUDA_VISIBLE_DEVICES; no GPU is needed). Its workers import
+    this test module (the crashing worker below), so the repository goes on the path they
+    inherit when Ray starts them; their logs come to this process's stderr, as a user's would."""
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), saved]))
     try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=True)
     finally:
         os.environ.pop("PYTHONPATH") if saved is None else os.environ.__setitem__("PYTHONPATH", saved)
     yield
@@ -179,3 +181,72 @@ def test_score_on_ray_writes_the_same_scores_as_a_local_run(local_run, projectio
         np.testing.assert_allclose(a.column("similarity").to_numpy(), b.column("similarity").to_numpy(), atol=1e-5)
     assert [(s.shard_id, s.rows) for s in summary.shards] == [(s.shard_id, s.rows) for s in local_summary.shards]
     assert summary.rows == local_run[1].pairs == 33
+
+
+class ProbeWorker:
+    """A worker that loads nothing: what a Ray worker process looks like from inside. Its
+    `device` names the `CURATE_PROBE` variable it found, to show what reached its environment."""
+
+    def __init__(self) -> None:
+        self.device = os.environ.get("CURATE_PROBE", "unset")
+
+    def close(self):
+        pass
+
+
+def test_a_worker_sees_only_the_gpus_it_reserved_and_the_environment_the_driver_passed():
+    """Ray narrows CUDA_VISIBLE_DEVICES for a worker that reserves a GPU; one that reserves none
+    would see them all (and put its model on cuda:0) unless the worker hides them. Variables
+    given with --ray-env reach the worker through its runtime_env, not the node's environment."""
+    from curate.runtime.jobs import ShardJob
+    from curate.runtime.ray_cluster import WorkerShape
+    from curate.runtime.ray_executor import RayExecutor
+
+    job = ShardJob([], ProbeWorker, label="probe", quiet=True)
+    executor = RayExecutor(ExecutorConfig(name="ray", ray_env=("CURATE_PROBE=from-the-driver",)))
+    actors = {gpus: executor.start_actor(ray, job, WorkerShape(cpus=0, gpus=gpus)) for gpus in (0, 1)}
+    try:
+        seen = dict(zip(actors, ray.get([a.ready.remote() for a in actors.values()])))
+    finally:
+        for actor in actors.values():
+            ray.kill(actor)
+    assert seen[0].gpus == "" and seen[1].gpus in ("0", "1")
+    assert seen[0].device == seen[1].device == "from-the-driver" and "CURATE_PROBE" not in os.environ
+
+
+def test_a_concurrency_above_what_fits_is_capped_and_the_run_ends_with_a_bar_that_agrees_with_the_summary(
+        inputs, tiny_encoders, tmp_path, terminal, capfd):
+    """3 workers asked of 2 CPUs: 2 start, one line says so; nothing waits for the third.
+    Each worker says where it runs (its own GPU of the two declared); its logs reach the driver."""
+    from curate.cli.summaries import embed_table
+    from curate.console import stdout
+
+    config = ray_config(inputs[:3], tiny_encoders, tmp_path / "run", concurrency=3)
+    summary = run_embed(config, quiet=False)
+    assert summary.pairs == 3 * 8 and not summary.errors
+    assert any(line.startswith("--concurrency 3 is more workers than the cluster holds: 2 of 1 CPUs + 1 GPUs fit")
+               for line in terminal.lines)
+    assert "ray: 2 workers of 1 CPUs + 1 GPUs for 3 shards" in terminal.lines
+    # one line per worker that came up; a worker still loading when the shards ran out is not waited for
+    ready = [line for line in terminal.lines if line.startswith("ray worker ")]
+    gpus = [line.split(", ")[1].split(";")[0] for line in ready]
+    assert 1 <= len(ready) <= 2 and len(set(gpus)) == len(gpus) and set(gpus) <= {"GPU 0", "GPU 1"}
+    assert all(": cpu, GPU" in line for line in ready)
+    assert any(line.startswith("ray: using the Ray instance") for line in terminal.lines)
+    with stdout.capture() as table:
+        stdout.print(embed_table(summary))
+    total = re.search(r"total .*?([\d,.]+) \S*$", table.get().strip().splitlines()[-2])
+    assert total is not None and terminal.final_rate() == total.group(1) == f"{summary.pairs_per_second:,.1f}"
+    assert "encoders on cpu" in forwarded_stderr(capfd, "encoders on cpu")  # a worker's own line
+
+
+def forwarded_stderr(capfd, wanted: str, *, patience: float = 60.0) -> str:
+    """This process's stderr until `wanted` shows up: Ray forwards workers' lines from a
+    background thread, a few seconds behind (a liveness bound, not a measure of speed)."""
+    import time
+
+    seen, deadline = "", time.monotonic() + patience
+    while wanted not in seen and time.monotonic() < deadline:
+        seen += capfd.readouterr().err
+        time.sleep(0.2)
+    return seen

@@ -24,9 +24,9 @@ from curate.schemas.sample import Record, Sample
 class Shard:
     """One unit of work: a file (or image folder) in a known format with a run-unique id.
 
-    `path` may be a `RemotePath`; readers then read a local copy (`io/mirror.py`). `columns`
-    are the user's `--image-column`/`--text-column`/`--key-column` choices, for the formats
-    that have columns (the others ignore them).
+    `path` may be a `RemotePath`; readers then read it in place or a local copy (`streams`).
+    `columns` are the user's `--image-column`/`--text-column`/`--key-column` choices, for the
+    formats that have columns (the others ignore them).
     """
 
     path: Location
@@ -49,6 +49,9 @@ class ShardReader(ABC):
     """
 
     format_name: ClassVar[str]
+    # reads its shard through `location.open_in_place` (front to back, or by ranges), so a
+    # shard at a URL is read where it lies instead of being copied whole first (`io/mirror.py`)
+    streams: ClassVar[bool] = False
 
     def __init__(self, shard: Shard) -> None:
         self.shard = shard

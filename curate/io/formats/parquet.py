@@ -2,7 +2,7 @@
 
 Which columns hold the image, the caption, the key and the meta is the column formats'
 shared rule (`io/formats/columnar.py`). Files are streamed by small record batches and only
-the needed columns are read.
+the needed columns are read; a file at a URL by ranged reads, row group by row group.
 
 The writer writes what `datasets.load_dataset("parquet", ...)` reads as an `Image()`
 feature: `key`, `image` as the struct `{bytes, path}`, `caption`, the meta and extra
@@ -12,6 +12,8 @@ columns, and the `huggingface` schema metadata naming every column's feature.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -25,8 +27,8 @@ from curate.io.formats.columnar import BATCH_ROWS, ColumnarReader, ColumnLayout,
 from curate.io.formats.meta import renamed_columns
 from curate.io.formats.naming import image_file_name, image_file_names, writable_member, writable_members
 from curate.io.formats.writing import WRITER_COLUMNS, AtomicShardWriter
-from curate.io.location import Location
-from curate.io.tables import table_schema
+from curate.io.location import Location, RemotePath, open_in_place
+from curate.io.tables import table_footer, table_schema
 from curate.schemas.sample import Sample
 from curate.schemas.sample_batch import SampleBatch
 
@@ -34,6 +36,9 @@ __all__ = ["ColumnLayout", "ParquetReader", "ParquetWriter", "find_layout"]
 
 SELECT_BYTES = 64 * 1024 * 1024  # one batch of selected rows: bounded memory, few Python calls
 SELECT_ROWS = 65536
+STREAM_BUFFER = 2**20  # a remote column chunk is read page by page through a buffer this size
+# (and not pre-buffered: pyarrow would fetch every row group a batch iterator may visit, the whole file)
+
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 HF_METADATA_KEY = b"huggingface"
 # Arrow type names `datasets` spells differently in its `Value` features.
@@ -46,16 +51,27 @@ class ParquetReader(ColumnarReader):
 
     format_name = "parquet"
     suffix = ".parquet"
+    streams = True
 
     @classmethod
     def file_schema(cls, path: Location) -> pa.Schema:
         return table_schema(path)
 
+    @cached_property
+    def _footer(self) -> pq.FileMetaData:
+        """Read once per shard: at a URL each read is a request."""
+        return table_footer(self.shard.path)
+
+    def _shard_schema(self) -> pa.Schema:
+        return self._footer.schema.to_arrow_schema()
+
     def _num_rows(self) -> int:
-        return pq.ParquetFile(self.shard.path).metadata.num_rows
+        return self._footer.num_rows
 
     def _batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
-        with pq.ParquetFile(self.shard.path) as pf:
+        remote = isinstance(self.shard.path, RemotePath)  # read by ranges, row group by row group
+        with open_in_place(self.shard.path, ahead=False) if remote else nullcontext(self.shard.path) as source, \
+                pq.ParquetFile(source, metadata=self._footer, buffer_size=STREAM_BUFFER if remote else 0, pre_buffer=not remote) as pf:
             yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=columns)
 
     def column(self, name: str) -> pa.ChunkedArray:

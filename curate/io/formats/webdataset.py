@@ -1,6 +1,7 @@
 """WebDataset tars in img2dataset's layout: `{key}.jpg|png|webp`, `{key}.txt`, `{key}.json`.
 
-The tar is streamed (`r|*`, so gzip/bz2/xz tars work and nothing is seeked), members are
+The tar is streamed (`r|*`, so gzip/bz2/xz tars work and nothing is seeked; a URL is read
+where it lies, `location.open_in_place`), members are
 grouped by key (the path up to the first dot of the file name), and each group becomes one
 sample. Members of one sample are adjacent in a WebDataset tar; a key that comes back later
 is a duplicate.
@@ -8,14 +9,15 @@ is a duplicate.
 Every field of the JSON is kept as meta (nested values as JSON text), except `key` and
 `caption`, which repeat the member name and the `.txt`. The fields and their types are
 known before iterating: from img2dataset's status file beside the tar (`io/formats/img2dataset.py`)
-when there is one, else from a pass over the tar's JSON members; img2dataset's six fixed
-fields are always there. The status file's failed downloads follow the tar's samples as
+when there is one, else from a pass over the tar's JSON members (for a tar at a URL, from
+the members of its first ranged request, read by the stream the samples then come from); img2dataset's six fixed fields are always there. The status file's failed downloads follow the tar's samples as
 `download_failed` errors.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import tarfile
@@ -45,7 +47,8 @@ from curate.io.formats.naming import (
 )
 from curate.io.formats.tar_index import TarMember, tar_index
 from curate.io.formats.writing import AtomicShardWriter
-from curate.io.location import Location
+from curate.io import location
+from curate.io.location import Location, open_in_place
 from curate.io.safety import (
     SHARD_ERRORS,
     MemberProblem,
@@ -101,6 +104,14 @@ class WebDatasetReader(ShardReader):
     """Streams a tar once, front to back, yielding one record per key."""
 
     format_name = "webdataset"
+    streams = True
+    _unknown_noted = False
+    _started: Iterator[Any] | None = None  # a URL tar's stream, begun by `_read_head`
+
+    @cached_property
+    def _typed_from_prefix(self) -> bool:
+        """Whether the meta was typed from the first JSON members only (a URL, no status file)."""
+        return not isinstance(self.shard.path, Path) and img2dataset.status_schema(self.shard.path) is None
 
     @classmethod
     def matches(cls, path: Location) -> bool:
@@ -127,16 +138,41 @@ class WebDatasetReader(ShardReader):
         return renamed_schema(schema, RESERVED_COLUMNS), names
 
     def _json_fields(self) -> FieldTypes:
-        """The JSON members' fields and types, from a pass over the tar that reads only the JSON
-        members; an unreadable tar gives what was read before the damage (iterating reports it)."""
+        """The JSON members' fields and types: of a local tar, from a pass that reads only the
+        JSON members; of a tar at a URL, from its first members (see `_read_head`). An
+        unreadable tar gives what was read before the damage (iterating reports it)."""
         types = FieldTypes()
         path = self.shard.path
         try:
-            for fields in _json_objects(path):
+            objects = _json_objects(path) if isinstance(path, Path) else self._read_head()
+            for fields in objects:
                 types.add({k: json_text(v) for k, v in fields.items() if k not in img2dataset.REPEATED_FIELDS})
         except SHARD_ERRORS:
             pass
         return types
+
+    def _read_head(self) -> list[dict[str, Any]]:
+        """The JSON objects among the members of the first `STREAM_BLOCK` bytes (at least one)
+        of a tar at a URL, read from the stream iterating then goes on with: the tar is
+        fetched once, and the first sample is not held back until all of it has arrived. A
+        field first met later is not kept, which the log says."""
+        stream = self._members()
+        head: list[Any] = []
+        objects: list[dict[str, Any]] = []
+        size = 0
+        for item in stream:
+            head.append(item)
+            if isinstance(item, SampleError):
+                break
+            name, data = item
+            if isinstance(data, bytes):
+                size += len(data)
+                if name.lower().endswith(".json"):
+                    objects.append(_json_dict(data))
+            if objects and size >= location.STREAM_BLOCK:
+                break
+        self._started = itertools.chain(head, stream)
+        return objects
 
     def estimate_count(self) -> int | None:
         """Distinct image keys from a header-only scan (plus the failed downloads when img2dataset's
@@ -180,7 +216,9 @@ class WebDatasetReader(ShardReader):
     def _records(self) -> Iterator[Record]:
         group: _Group | None = None
         failure: SampleError | None = None
-        for item in self._members():
+        self.meta_schema()  # a tar at a URL starts its stream while typing its meta
+        items, self._started = self._started or self._members(), None
+        for item in items:
             if isinstance(item, SampleError):  # the shard broke; it is always the last item
                 failure = item
                 continue
@@ -212,7 +250,8 @@ class WebDatasetReader(ShardReader):
         The failure is yielded, not raised, so the group being assembled is still emitted.
         """
         try:
-            with tarfile.open(self.shard.path, "r|*", tarinfo=_EndCheckedTarInfo) as tar:
+            with open_in_place(self.shard.path) as raw, \
+                    tarfile.open(fileobj=raw, mode="r|*", tarinfo=_EndCheckedTarInfo) as tar:
                 for info in tar:
                     if not info.isdir():
                         yield info.name, _read_member(tar, info)
@@ -239,8 +278,18 @@ class WebDatasetReader(ShardReader):
                 log.warning("%s: unreadable JSON, meta left empty: %s", self.key(group.key), exc)
         schema, names = self._meta_layout
         fields = values if isinstance(values, dict) else {}
+        self._note_unknown(group.key, fields.keys() - names.keys() - set(img2dataset.REPEATED_FIELDS))
         renamed = {names[k]: json_text(v) for k, v in fields.items() if k in names}
         return typed_meta(renamed, schema)
+
+
+    def _note_unknown(self, key: str, unknown: set[str]) -> None:
+        """Logs, once per shard, JSON fields a tar at a URL was typed without."""
+        if unknown and self._typed_from_prefix and not self._unknown_noted:
+            self._unknown_noted = True
+            log.warning("%s: JSON fields %s first appear after the first request the meta was typed from; "
+                        "they are not kept (img2dataset's status file beside the tar types them all)",
+                        self.key(key), ", ".join(sorted(unknown)))
 
 
 def _json_objects(path: Location) -> Iterator[dict[str, Any]]:

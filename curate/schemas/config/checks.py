@@ -9,6 +9,7 @@ before any work starts; checks that need two fields at once live in the config's
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any, Iterable
@@ -99,6 +100,19 @@ def size_at_least(least: int) -> Check:
         if value is not None and parse_size(str(value), option=option) < least:
             raise CurateError(f"{option} must be at least {least} bytes (got {value}).")
     return check
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def env_assignment(option: str, value: Any) -> None:
+    """`NAME=VALUE`, or a bare `NAME` this machine has set (its value is passed on, so a secret
+    need not be typed on the command line, where `ps` would show it)."""
+    if value is None:
+        return
+    name, given, _ = str(value).partition("=")
+    if not ENV_NAME.match(name):
+        raise CurateError(f"{option} {value!r} is not NAME=VALUE or NAME (letters, digits and _).")
+    if not given and name not in os.environ:
+        raise CurateError(f"{option} {name}: {name} is not set on this machine; set it here or give {name}=VALUE.")
 
 
 def not_blank(option: str, value: Any) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Union
 
 from curate.errors import CurateError
-from curate.schemas.config.checks import all_of, at_least, each, existing, given, local_only, not_blank, one_of
-from curate.schemas.config.checks import positive, size_at_least, within
+from curate.schemas.config.checks import all_of, at_least, each, env_assignment, existing, given, local_only
+from curate.schemas.config.checks import not_blank, one_of, positive, size_at_least, within
 from curate.schemas.config.options import argument, check_fields, nested, option
 from curate.schemas.projection import PROJECTION_LOSSES
 from curate.schemas.tables import EncoderInfo
@@ -128,19 +128,27 @@ class ColumnsConfig:
 class ExecutorConfig:
     """Where a command's shards run: `local` (this process) or `ray` (a cluster's workers).
 
-    The resource fields apply to Ray only; each Ray worker holds one copy of the models.
+    The other fields apply to Ray only; each Ray worker holds one copy of the models.
     """
 
     name: str = option("local", "Where shards run: local (this process) or ray (a Ray cluster).",
                        flags=("--executor",), check=one_of(EXECUTOR_NAMES))
-    ray_address: str | None = option(None, "Ray cluster to join (unset: RAY_ADDRESS, else start a local one).",
-                                     flags=("--ray-address",))
-    num_cpus_per_worker: float = option(1.0, "Ray: CPUs each worker reserves.", check=at_least(0))
-    num_gpus_per_worker: float = option(0.0, "Ray: GPUs each worker reserves (1: one model copy per GPU).",
+    ray_address: str | None = option(
+        None, "Ray cluster to join: HOST:PORT, auto (the one `ray start` recorded on this node) or local (a private "
+        "one for this run). Unset: RAY_ADDRESS, else the recorded one, else a local one.", flags=("--ray-address",))
+    num_cpus_per_worker: float = option(1.0, "Ray: CPUs each worker reserves (give it --workers + 1).",
                                         check=at_least(0))
-    concurrency: int | None = option(None, "Ray: workers to start (unset: as many as the cluster fits).",
+    num_gpus_per_worker: float | None = option(
+        None, "Ray: GPUs each worker reserves and sees (0.5 packs two per GPU).  [default: 1 if the cluster has "
+        "GPUs, else 0]", check=at_least(0))
+    concurrency: int | None = option(None, "Ray: workers to start (unset: as many as the nodes hold).",
                                      flags=("--concurrency",), check=at_least(1))
     max_retries: int = option(3, "Ray: restarts of a worker that died; its shard is redone.", check=at_least(0))
+    ray_env: tuple[str, ...] = option(
+        (), "Ray: NAME=VALUE, or NAME to pass this machine's value, set in every worker (repeatable).",
+        flags=("--ray-env",), check=each(env_assignment), metavar="NAME[=VALUE]")
+    ray_pip: tuple[str, ...] = option((), "Ray: a pip requirement Ray installs for the workers (repeatable).",
+                                      flags=("--ray-pip",), check=each(not_blank), metavar="REQUIREMENT")
 
     def validate(self) -> None:
         check_fields(self)
