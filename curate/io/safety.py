@@ -230,6 +230,9 @@ def split_member(name: str) -> tuple[str, str]:
 
     `a/b/000001.jpg` -> (`a/b/000001`, `jpg`); `x.seg.png` -> (`x`, `seg.png`).
     """
+    if "/" not in name and name not in ("", "."):  # the usual flat name: what PurePosixPath gives
+        stem, _, ext = name.partition(".")
+        return stem, ext.lower()
     path = PurePosixPath(name)
     stem, _, ext = path.name.partition(".")
     parent = str(path.parent)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import tarfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
@@ -43,12 +44,22 @@ class TarMember:
     offset: int
 
 
-def tar_index(path: Path) -> list[TarMember] | None:
-    """Every member of the uncompressed tar at `path`, in order; None when `tarfile` is needed."""
+def tar_index(path: Path) -> tuple[TarMember, ...] | None:
+    """Every member of the uncompressed tar at `path`, in order; None when `tarfile` is needed.
+
+    Counting, typing the meta and copying all list the same tar: the listing is kept for as
+    long as the file's size and modification time stay what they were."""
+    stat = path.stat()
+    return _cached_index(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _cached_index(path: Path, size: int, mtime_ns: int) -> tuple[TarMember, ...] | None:
     with path.open("rb") as handle:
         end = handle.seek(0, 2)
         handle.seek(0)
-        return _members(handle, end)
+        members = _members(handle, end)
+    return None if members is None else tuple(members)
 
 
 def _members(handle: BinaryIO, end: int) -> list[TarMember] | None:

@@ -16,7 +16,6 @@ the members of its first ranged request, read by the stream the samples then com
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import logging
@@ -25,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, BinaryIO, Container, Iterator
+from typing import Any, BinaryIO, Container, Iterator, Sequence
 
 import pyarrow as pa
 
@@ -46,6 +45,7 @@ from curate.io.formats.naming import (
     writable_member,
 )
 from curate.io.formats.tar_index import TarMember, tar_index
+from curate.io.formats.tar_out import TarOut
 from curate.io.formats.writing import AtomicShardWriter
 from curate.io import location
 from curate.io.location import Location, open_in_place
@@ -197,7 +197,7 @@ class WebDatasetReader(ShardReader):
         members = tar_index(path)
         return None if members is None else self._selected(members, wanted)
 
-    def _selected(self, members: list[TarMember], wanted: Container[str]) -> Iterator[Record]:
+    def _selected(self, members: Sequence[TarMember], wanted: Container[str]) -> Iterator[Record]:
         seen: set[str] = set()
         with self.shard.path.open("rb") as handle:
             for stem, group in _groups(members):
@@ -336,7 +336,7 @@ def _regular_names(path: Location) -> list[str]:
         return [m.name for m in tar.getmembers() if m.isfile()]
 
 
-def _groups(members: list[TarMember]) -> Iterator[tuple[str, list[TarMember]]]:
+def _groups(members: Sequence[TarMember]) -> Iterator[tuple[str, list[TarMember]]]:
     """Members grouped by key, as `_records` groups them: adjacent members of one stem (folders
     are no members)."""
     stem, group = None, []
@@ -420,8 +420,9 @@ class WebDatasetWriter(AtomicShardWriter):
         extra_schema: pa.Schema | None = None,
     ) -> None:
         super().__init__(path, meta_schema=meta_schema, extra_schema=extra_schema)
-        self._tar = tarfile.open(self.tmp, "w")
-        self._mtime = member_mtime()  # one time for the members of one tar: when it was begun
+        self._file = open(self.tmp, "wb")
+        # one time for the members of one tar: when it was begun
+        self._tar = TarOut(self._file, mtime=member_mtime(), mode=0o644)
 
     def write(self, sample: Sample, *, extra: dict[str, Any] | None = None) -> None:
         stem = strip_image_extension(writable_member(sample.key)).replace(".", "_")
@@ -434,14 +435,11 @@ class WebDatasetWriter(AtomicShardWriter):
         self.count += 1
 
     def _add(self, name: str, data: bytes) -> None:
-        info = tarfile.TarInfo(name)
-        info.size = len(data)
-        info.mtime = self._mtime
-        info.mode = 0o644
-        self._tar.addfile(info, io.BytesIO(data))
+        self._tar.add(name, data)
 
     def _finish(self) -> None:
         self._tar.close()
+        self._file.close()
 
     def _release(self) -> None:
-        self._tar.close()
+        self._file.close()
