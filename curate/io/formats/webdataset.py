@@ -22,9 +22,9 @@ import logging
 import tarfile
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO, Container, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Container, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
@@ -141,15 +141,14 @@ class WebDatasetReader(ShardReader):
         """The JSON members' fields and types: of a local tar, from a pass that reads only the
         JSON members; of a tar at a URL, from its first members (see `_read_head`). An
         unreadable tar gives what was read before the damage (iterating reports it)."""
-        types = FieldTypes()
         path = self.shard.path
-        try:
-            objects = _json_objects(path) if isinstance(path, Path) else self._read_head()
-            for fields in objects:
-                types.add({k: json_text(v) for k, v in fields.items() if k not in img2dataset.REPEATED_FIELDS})
-        except SHARD_ERRORS:
-            pass
-        return types
+        if isinstance(path, Path):
+            try:
+                stat = path.stat()
+            except OSError:
+                return FieldTypes()
+            return _local_json_fields(path.resolve(), stat.st_size, stat.st_mtime_ns)
+        return _field_types(self._read_head)
 
     def _read_head(self) -> list[dict[str, Any]]:
         """The JSON objects among the members of the first `STREAM_BLOCK` bytes (at least one)
@@ -290,6 +289,25 @@ class WebDatasetReader(ShardReader):
             log.warning("%s: JSON fields %s first appear after the first request the meta was typed from; "
                         "they are not kept (img2dataset's status file beside the tar types them all)",
                         self.key(key), ", ".join(sorted(unknown)))
+
+
+@lru_cache(maxsize=16)
+def _local_json_fields(path: Path, size: int, mtime_ns: int) -> FieldTypes:
+    """A local tar's JSON fields, kept while the file is unchanged: typing the meta reads every
+    JSON member, and `filter` types a source once for the subset's schema and once to copy it
+    (read-only for callers)."""
+    return _field_types(lambda: _json_objects(path))
+
+
+def _field_types(objects: Callable[[], Iterable[dict[str, Any]]]) -> FieldTypes:
+    """The fields and types of the JSON objects, up to a read failure (iterating reports it)."""
+    types = FieldTypes()
+    try:
+        for fields in objects():
+            types.add({k: json_text(v) for k, v in fields.items() if k not in img2dataset.REPEATED_FIELDS})
+    except SHARD_ERRORS:
+        pass
+    return types
 
 
 def _json_objects(path: Location) -> Iterator[dict[str, Any]]:
