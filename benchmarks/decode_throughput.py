@@ -4,8 +4,9 @@ a crop from a worker to the main process cost?
     python benchmarks/decode_throughput.py [--images 512] [--workers 2] [--batch 64] [--rounds 3]
 
 For 512-px JPEG and 512-px PNG inputs (rendered scenes), in interleaved rounds, prints images/s of:
-  * raw: PIL decode + resize + centre crop to 224 px in `--workers` processes, each decoding
-    its own share of images it already holds, nothing sent back (the physical limit here);
+  * raw: PIL decode + resize + centre crop to 224 px in `--workers` processes started together,
+    each decoding its own share of images it already holds, nothing sent back (the physical
+    limit here);
   * curate: the embed path's `OrderedPool` running `decode_batch` (ResNet-50's preprocessing:
     resize 256, crop 224) on batches of image bytes, the pixels coming back to the main process
     and handed to a no-op model;
@@ -48,24 +49,26 @@ def raw_decode(share: list[bytes]) -> int:
     return len(share)
 
 
-def raw_rate(pool: mp.pool.Pool, data: list[bytes], workers: int) -> float:
-    """Each worker decodes its share; the bytes are sent once before the clock starts."""
-    shares = [data[w::workers] for w in range(workers)]
-    pool.map(_hold, shares)  # every worker holds its share
+def raw_rate(data: list[bytes], workers: int) -> float:
+    """`workers` processes, each holding its share before the clock starts (a barrier), decode
+    at once; images/s over the slowest one's time."""
+    context = mp.get_context("spawn")
+    barrier, times = context.Barrier(workers), context.Queue()
+    processes = [context.Process(target=_decode_share, args=(data[w::workers], barrier, times))
+                 for w in range(workers)]
+    for process in processes:
+        process.start()
+    slowest = max(times.get() for _ in processes)
+    for process in processes:
+        process.join()
+    return len(data) / slowest
+
+
+def _decode_share(share: list[bytes], barrier, times) -> None:
+    barrier.wait()
     start = time.perf_counter()
-    done = sum(pool.map(_decode_held, range(workers), chunksize=1))
-    return done / (time.perf_counter() - start)
-
-
-_HELD: list[bytes] = []
-
-
-def _hold(share: list[bytes]) -> None:
-    _HELD[:] = share
-
-
-def _decode_held(_: int) -> int:
-    return raw_decode(_HELD)
+    raw_decode(share)
+    times.put(time.perf_counter() - start)
 
 
 def curate_rate(pool: OrderedPool, data: list[bytes], batch: int) -> float:
@@ -96,10 +99,10 @@ def main() -> None:
     args = parser.parse_args()
     inputs = {fmt: images(args.images, fmt) for fmt in ("JPEG", "PNG")}
     rates: dict[str, list[float]] = {f"{kind} {fmt}": [] for fmt in inputs for kind in ("raw", "curate")}
-    with mp.get_context("spawn").Pool(args.workers) as raw_pool, OrderedPool(args.workers) as pool:
+    with OrderedPool(args.workers) as pool:
         for number in range(args.rounds + 1):  # round 0 warms the workers up and is not counted
             for fmt, data in inputs.items():
-                raw, ours = raw_rate(raw_pool, data, args.workers), curate_rate(pool, data, args.batch)
+                raw, ours = raw_rate(data, args.workers), curate_rate(pool, data, args.batch)
                 if number:
                     rates[f"raw {fmt}"].append(raw)
                     rates[f"curate {fmt}"].append(ours)
