@@ -1,6 +1,7 @@
 """How close `curate filter` comes to reading the same files without curate, per source format.
 
     python benchmarks/filter_throughput.py [--rows 40000] [--shards 4] [--image-px 64] [--rounds 3]
+                                           [--formats parquet,webdataset]
 
 Builds two synthetic scored runs of the same pairs in a temporary folder: one over img2dataset-
 style Parquet shards, one over WebDataset tars (`{key}.jpg`, `.txt`, `.json`), each with one
@@ -50,10 +51,11 @@ CRITERIA = {
 }
 
 
-def make_runs(root: Path, *, rows: int, shards: int, image_px: int, seed: int = 0) -> dict[str, RunLayout]:
-    """The same pairs as Parquet shards and as tars, each with its own scored run."""
+def make_runs(root: Path, *, rows: int, shards: int, image_px: int, formats: list[str],
+              seed: int = 0) -> dict[str, RunLayout]:
+    """The same pairs as Parquet shards and/or as tars, each with its own scored run."""
     images = [render_scene(i, size=image_px, image_format="JPEG").image for i in range(DISTINCT_IMAGES)]
-    runs = {fmt: RunLayout(root / f"run-{fmt}") for fmt in ("parquet", "webdataset")}
+    runs = {fmt: RunLayout(root / f"run-{fmt}") for fmt in formats}
     per_shard = -(-rows // shards)
     for number, start in enumerate(range(0, rows, per_shard)):
         shard = _pairs(number, start, min(per_shard, rows - start), images)
@@ -148,21 +150,23 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--image-px", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3, help="counted rounds, after one warm-up round")
+    parser.add_argument("--formats", default="parquet,webdataset", help="source formats to time (comma-separated)")
     args = parser.parse_args()
+    formats = args.formats.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         build = time.perf_counter()
-        runs = make_runs(root, rows=args.rows, shards=args.shards, image_px=args.image_px)
-        sizes = {fmt: sum(p.stat().st_size for p in (root / f"shards-{fmt}").iterdir()) / 1e6 for fmt in runs}
+        runs = make_runs(root, rows=args.rows, shards=args.shards, image_px=args.image_px, formats=formats)
+        sizes = ", ".join(f"{fmt} {sum(p.stat().st_size for p in (root / f'shards-{fmt}').iterdir()) / 1e6:.1f} MB"
+                          for fmt in runs)
         print(f"synthetic runs: {args.rows:,} scored pairs in {args.shards} shards, {args.image_px} px JPEGs "
-              f"(Parquet {sizes['parquet']:.1f} MB, tars {sizes['webdataset']:.1f} MB), "
-              f"built in {time.perf_counter() - build:.1f}s")
+              f"({sizes}), built in {time.perf_counter() - build:.1f}s")
+        bare = {"parquet": ("pyarrow read (parquet)", read_parquet), "webdataset": ("tarfile read (tar)", read_tars)}
         cases: dict[str, Callable[[], int]] = {
-            "pyarrow read (parquet)": lambda: read_parquet(runs["parquet"]),
-            "tarfile read (tar)": lambda: read_tars(runs["webdataset"]),
-        }
+            bare[fmt][0]: (lambda fmt=fmt: bare[fmt][1](runs[fmt])) for fmt in formats}
+        labels = {"parquet": "parquet -> parquet", "webdataset": "tar -> tar"}
         for name, criteria in CRITERIA.items():
-            for fmt, label in (("parquet", "parquet -> parquet"), ("webdataset", "tar -> tar")):
+            for fmt, label in ((fmt, labels[fmt]) for fmt in formats):
                 cases[f"filter {label} {name}"] = (
                     lambda fmt=fmt, criteria=criteria: filter_once(runs[fmt], root / "subset", fmt, criteria))
         rates = run_rounds(cases, rounds=args.rounds)
@@ -184,7 +188,7 @@ def run_rounds(cases: dict[str, Callable[[], int]], *, rounds: int) -> dict[str,
 
 def report(rates: dict[str, list[float]]) -> None:
     medians = {name: statistics.median(values) for name, values in rates.items()}
-    bare = {"parquet": medians["pyarrow read (parquet)"], "tar": medians["tarfile read (tar)"]}
+    bare = {"parquet": medians.get("pyarrow read (parquet)"), "tar": medians.get("tarfile read (tar)")}
     print("\nmedian scored rows/s, and the ratio to the bare read of the same files:")
     for name, median in medians.items():
         base = bare["parquet"] if "parquet ->" in name else bare["tar"] if "tar ->" in name else None
