@@ -6,8 +6,6 @@ that knows how a `fixed_size_list<float16>` column becomes a numpy matrix.
 
 from __future__ import annotations
 
-import queue
-import threading
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -81,51 +79,6 @@ def iter_batches(path: Path, *, columns: Sequence[str] | None = None, rows: int 
     """Stream a file in record batches so memory stays bounded by one batch."""
     with pq.ParquetFile(path) as parquet:
         yield from parquet.iter_batches(batch_size=rows, columns=list(columns) if columns else None)
-
-
-def read_ahead(batches: Iterator[pa.RecordBatch], *, depth: int = 2) -> Iterator[pa.RecordBatch]:
-    """`batches`, decoded by a thread up to `depth` batches ahead of the consumer: Parquet
-    decoding and the projection's matrix products both release the GIL, so reading the next
-    batch overlaps scoring this one (memory: `depth` + 1 batches). An error of the reader is
-    raised here, where the batch it broke would have come; leaving early stops the thread."""
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        slots.put(("batch", batch), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(("end", None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            slots.put(("error", exc))
-
-    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, item = slots.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                slots.get_nowait()
-            except queue.Empty:
-                thread.join(0.05)
-        close = getattr(batches, "close", None)
-        if close is not None:
-            close()
 
 
 def row_count(path: Location) -> int:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.io.atomic import remove_stale_tmp
-from curate.io.embeddings import embeddings_info, iter_batches, read_ahead, row_count, vectors
+from curate.io.embeddings import embeddings_info, iter_batches, row_count, vectors
 from curate.io.location import Location, check_backend, io_map, is_url, with_locations
 from curate.io.mirror import ShardMirror
 from curate.io.run_lock import hold
@@ -104,7 +104,7 @@ def score_shard(embeddings: Path, *, model: Projection, card: ProjectionCard, co
     writer = ParquetTableWriter(layout.scores(embeddings.stem), schema)
     outcome = ShardOutcome(STEP, embeddings.stem, counts={"non_finite": 0})
     try:
-        for batch in read_ahead(iter_batches(embeddings, columns=kept + ["image_emb", "text_emb"])):
+        for batch in iter_batches(embeddings, columns=kept + ["image_emb", "text_emb"]):
             columns = {name: batch.column(name) for name in kept}
             scores, bad = batch_similarity(model, batch)
             columns.update(scores)
