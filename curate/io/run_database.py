@@ -1,7 +1,8 @@
 """DuckDB views over a run's tables, so `sql`, `report` and `filter --where` see one schema.
 
 A view per table (`scores`, `embeddings`, `errors`) reads the completed shard files of that
-table, columns matched by name, so shards whose meta columns differ still stack. A table
+table, columns matched by name, so shards whose meta columns differ still stack; `stats` and
+`stages` hold each finished shard's outcome (rows, errors, seconds per stage: `stats/`). A table
 with no files gets no view: a query naming it is told which views exist instead. The
 vector columns are left out of `embeddings` unless asked for, because a stray `SELECT *`
 over millions of 2048-d rows is never what a user meant.
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
+from curate.io.stats_files import outcome_tables
 from curate.schemas.arrow_schemas import unified_meta
 from curate.schemas.layout import RunLayout
 from curate.schemas.tables import Table
@@ -62,6 +64,9 @@ class RunDatabase:
                 hidden = VECTOR_COLUMNS if not vectors and table == Table.EMBEDDINGS else ()
                 self.con.register(table.value, table_dataset(files, leave_out=hidden))
                 self.views.append(table)
+        for name, outcomes in outcome_tables(self.layout).items():  # where the time went (`stats/`)
+            self.con.register(name, outcomes)
+            self.views.append(name)
         lock(self.con)
         if not self.views:
             raise CurateError(f"{run_dir} holds no {', '.join(t.value for t in Table)} files; is it a run directory?")

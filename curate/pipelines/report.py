@@ -25,7 +25,7 @@ from curate.io.run_database import RunDatabase
 from curate.report import figures
 from curate.report.embedding_map import EmbeddingMap, embedding_map
 from curate.report.html import ReportData, render_html
-from curate.report.stats import ScoreStats, error_rows, score_stats, table_rows
+from curate.report.stats import ScoreStats, error_rows, score_stats, stage_rows, table_rows
 from curate.report.thumbnails import attach_thumbnails, extreme_pairs
 from curate.schemas.config.review import ReportConfig
 from curate.schemas.layout import RunLayout
@@ -77,7 +77,7 @@ def gather(db: RunDatabase, config: ReportConfig) -> tuple[ReportData, int]:
         stats=stats, extremes=extremes, errors=errors, embeddings_rows=table_rows(db, Table.EMBEDDINGS),
         error_rows=sum(e.count for e in errors), figures=draw(stats, points), encoders=encoders_used(db.layout),
         projections=projections, card=read_card_json(projection_dir), map_note=_map_note(points, config.sample),
-        notes=_notes(projections),
+        notes=_notes(projections), stages=stage_rows(db),
     )
     shown = sum(p.thumbnail is not None for p in extremes.lowest + extremes.highest)
     return data, shown

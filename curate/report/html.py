@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Iterable
 
-from curate.report.stats import ErrorRow, ScoreStats
+from curate.report.stats import ErrorRow, ScoreStats, StageRow
 from curate.report.thumbnails import ExtremePairs, Pair
 
 CSS = """
@@ -54,11 +54,13 @@ class ReportData:
     card: dict[str, Any] | None
     map_note: str = ""
     notes: list[str] = field(default_factory=list)
+    stages: list[StageRow] = field(default_factory=list)  # where the time went, from the shards' stats files
 
 
 SECTIONS = (
     ("summary", "Summary"), ("histogram", "Similarity"), ("sweep", "Thresholds"), ("lowest", "Lowest aligned"),
     ("highest", "Highest aligned"), ("map", "Embedding map"), ("errors", "Errors"), ("models", "Encoders & projection"),
+    ("time", "Time"),
 )
 
 
@@ -68,6 +70,7 @@ def render_html(data: ReportData) -> str:
     body = "\n".join([
         _summary(data), _histogram(data), _sweep(data), _pairs("lowest", "Lowest-aligned pairs", data.extremes.lowest),
         _pairs("highest", "Highest-aligned pairs", data.extremes.highest), _map(data), _errors(data), _models(data),
+        _time(data),
     ])
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -158,6 +161,17 @@ def _errors(data: ReportData) -> str:
     table = _table(["stage", "kind", "count", "example key", "example message"], rows, numeric=[2])
     hint = '<p class="muted">All of them: <code>curate sql RUN_DIR "SELECT * FROM errors"</code></p>'
     return _section("errors", "Errors by stage and kind", table + hint)
+
+
+def _time(data: ReportData) -> str:
+    """Seconds per step and stage over the finished shards (`RUN_DIR/stats/`)."""
+    if not data.stages:
+        return _section("time", "Where time went", '<p class="muted">No stats files: this run was made before '
+                        "curate recorded per-shard times.</p>")
+    rows = [[escape(r.step), escape(r.stage), f"{r.seconds:,.1f}", f"{r.share:.0%}"] for r in data.stages]
+    table = _table(["step", "stage", "seconds", "share of step"], rows, numeric=[2, 3])
+    hint = '<p class="muted">Per shard: <code>curate sql RUN_DIR "SELECT * FROM stages"</code></p>'
+    return _section("time", "Where time went", table + hint)
 
 
 def _models(data: ReportData) -> str:

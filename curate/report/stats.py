@@ -178,6 +178,27 @@ def error_rows(db: RunDatabase) -> list[ErrorRow]:
     return [ErrorRow(r["stage"], r["error"], r["n"], r["k"], r["m"]) for r in rows]
 
 
+@dataclass(frozen=True)
+class StageRow:
+    """Seconds one step spent in one stage over the run's finished shards."""
+
+    step: str
+    stage: str
+    seconds: float
+    share: float  # of the step's total
+
+
+def stage_rows(db: RunDatabase) -> list[StageRow]:
+    """Where the time went, per step, largest stage first (empty for runs without stats files)."""
+    if "stages" not in db.views:
+        return []
+    rows = db.arrow(
+        "SELECT step, stage, sum(seconds) AS s, sum(seconds) / sum(sum(seconds)) OVER (PARTITION BY step) AS f "
+        "FROM stages GROUP BY step, stage ORDER BY step, s DESC"
+    ).to_pylist()
+    return [StageRow(r["step"], r["stage"], float(r["s"]), float(r["f"] or 0.0)) for r in rows]
+
+
 def table_rows(db: RunDatabase, table: str) -> int:
     """Row count of a run table (0 when the run has none)."""
     if table not in db.views:

@@ -169,3 +169,24 @@ def test_local_shards_are_still_opened_as_files(tmp_path):
     tar_bytes(tmp_path, scene_samples(2))
     with location_module.open_in_place(tmp_path / "00001.tar") as handle:
         assert isinstance(handle, io.BufferedReader) and os.path.samefile(handle.name, tmp_path / "00001.tar")
+
+
+def test_a_url_tar_learns_its_meta_from_its_head_and_names_a_field_it_could_not_keep(bucket, tmp_path, caplog):
+    """The meta of a tar at a URL is typed from its first request's members, read once: the
+    head's fields are typed as a local read types them, a field first met later is named in a
+    warning, and every sample still comes out."""
+    samples = [Sample(key=s.key, image=s.image, text=s.text,
+                      meta={"seed": i, **({"late": "x"} if i == 150 else {})})
+               for i, s in enumerate(opaque_samples(200, size=5_000))]
+    data = tar_bytes(tmp_path, samples)
+    [shard] = find_shards([put(bucket, "00001.tar", data)])
+    RangedMemoryFS.fetched = 0
+    reader = reader_for(shard)
+    schema = reader.meta_schema()
+    records = list(reader)
+    assert "seed" in schema.names and schema.field("seed").type == pa.int64() and "late" not in schema.names
+    assert [r.meta["seed"] for r in records] == list(range(200))
+    assert "late" in caplog.text and "00001/0150" in caplog.text
+    assert RangedMemoryFS.fetched < 1.2 * len(data)  # the head was not fetched twice
+    [local] = find_shards([tmp_path / "00001.tar"])
+    assert "late" in reader_for(local).meta_schema().names  # a local tar is typed from all of it

@@ -220,14 +220,7 @@ class DiffusionDBWriter(AtomicShardWriter):
     format_name = "diffusiondb"
     suffix = ".zip"
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        meta_schema: pa.Schema | None = None,
-        extra_schema: pa.Schema | None = None,
-    ) -> None:
-        super().__init__(path, meta_schema=meta_schema, extra_schema=extra_schema)
+    def _open(self) -> None:
         self._zip = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_STORED)
         self._entries: dict[str, dict[str, Any]] = {}
 

@@ -227,14 +227,7 @@ class ImageFolderWriter(AtomicShardWriter):
     format_name = "imagefolder"
     suffix = ""
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        meta_schema: pa.Schema | None = None,
-        extra_schema: pa.Schema | None = None,
-    ) -> None:
-        super().__init__(path, meta_schema=meta_schema, extra_schema=extra_schema)
+    def _open(self) -> None:
         self.tmp.mkdir()
         self._rows: list[dict[str, Any]] = []
         self._names: set[str] = set()

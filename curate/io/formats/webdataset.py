@@ -430,14 +430,7 @@ class WebDatasetWriter(AtomicShardWriter):
     format_name = "webdataset"
     suffix = ".tar"
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        meta_schema: pa.Schema | None = None,
-        extra_schema: pa.Schema | None = None,
-    ) -> None:
-        super().__init__(path, meta_schema=meta_schema, extra_schema=extra_schema)
+    def _open(self) -> None:
         self._file = open(self.tmp, "wb")
         # one time for the members of one tar: when it was begun
         self._tar = TarOut(self._file, mtime=member_mtime(), mode=0o644)

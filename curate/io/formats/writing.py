@@ -49,6 +49,10 @@ class AtomicShardWriter(ShardWriter):
         self.tmp = tmp_name(self.path)
         self.count = 0
         self._closed = False
+        self._open()
+
+    def _open(self) -> None:
+        """Create the temporary output (a file handle, a folder); called once, by `__init__`."""
 
     def written_meta_schema(self) -> pa.Schema:
         """The meta schema under the names the meta columns are written with."""
