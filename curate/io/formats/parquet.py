@@ -193,12 +193,23 @@ class ParquetWriter(AtomicShardWriter):
     def _flush(self, *, final: bool = False) -> None:
         """Write every full row group buffered (and, at the end, the last partial one)."""
         self._settle_rows()
-        while self._buffered >= self.batch_rows or (final and self._buffered):
-            rows = min(self.batch_rows, self._buffered)
-            buffered = pa.concat_tables(self._tables)
-            self._writer.write_table(_compact(buffered.slice(0, rows)))  # type: ignore[union-attr]
-            rest = buffered.slice(rows)
-            self._tables, self._buffered = ([rest] if rest.num_rows else []), self._buffered - rows
+        whole = self._buffered if final else self._buffered - self._buffered % self.batch_rows
+        if not whole:
+            return
+        buffered = pa.concat_tables(self._tables)
+        self._write_groups(buffered.slice(0, whole))
+        rest = buffered.slice(whole)
+        self._tables, self._buffered = ([rest] if rest.num_rows else []), self._buffered - whole
+
+    def _write_groups(self, rows: pa.Table) -> None:
+        """`rows` as row groups of `batch_rows`: in one call when no column is a dictionary (the
+        same bytes as group by group, in half the time), else group by group, each group's
+        dictionaries holding only the values it uses."""
+        if not any(pa.types.is_dictionary(field.type) for field in rows.schema):
+            self._writer.write_table(rows.combine_chunks(), row_group_size=self.batch_rows)  # type: ignore[union-attr]
+            return
+        for start in range(0, rows.num_rows, self.batch_rows):
+            self._writer.write_table(_compact(rows.slice(start, self.batch_rows)))  # type: ignore[union-attr]
 
     def _start(self, schema: pa.Schema) -> None:
         self._schema = schema
