@@ -1,7 +1,7 @@
 """How close `curate score` comes to just reading its input: rows/s, and the ratio.
 
     python benchmarks/score_throughput.py [--rows 200000] [--shards 4] [--image-dim 2048] [--text-dim 768]
-                                          [--loss contrastive] [--dim 512] [--device cpu]
+                                          [--loss contrastive] [--dim 512] [--device cpu] [--rounds 3]
 
 Writes synthetic embeddings files (random float16 vectors, a key, a caption and three meta
 columns per row) through the real `ParquetTableWriter`, builds an untrained projection of
@@ -9,12 +9,14 @@ the asked shape (scoring cost does not depend on the weights' values), then time
 same files in the same run:
   * reading them with pyarrow alone (every column, batch by batch, nothing computed),
   * `run_score` from stored embeddings (read, project both sides, cosine, write scores/),
-and prints rows/s for both and their ratio. No encoder is involved.
+in interleaved rounds (one warm-up round not counted), and prints rows/s for both per round,
+the medians and their ratio. No encoder is involved.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -106,21 +108,29 @@ def main() -> None:
     parser.add_argument("--loss", default="contrastive")
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds, after one warm-up round")
     args = parser.parse_args()
+    reads, scores = [], []
     with tempfile.TemporaryDirectory(prefix="curate-score-bench-") as tmp:
-        run, out = Path(tmp) / "run", Path(tmp) / "scored"
+        run = Path(tmp) / "run"
         write_embeddings(run, rows=args.rows, shards=args.shards, image_dim=args.image_dim, text_dim=args.text_dim)
         projection = write_projection(Path(tmp) / "proj", loss=args.loss, image_dim=args.image_dim,
                                       text_dim=args.text_dim, dim=args.dim)
-        pyarrow_read_rows_per_second(run)  # warm the page cache so both timings read from memory
-        rows, read_rate = pyarrow_read_rows_per_second(run)
-        scored, score_rate = score_rows_per_second(run, projection, out, args.device)
-    assert rows == scored == args.rows
-    print(f"rows: {rows:,} in {args.shards} shards, vectors {args.image_dim}-d + {args.text_dim}-d float16, "
-          f"{args.loss} projection -> {args.dim}-d, device {args.device}")
-    print(f"pyarrow read alone:            {read_rate:12,.0f} rows/s")
-    print(f"curate score (stored vectors): {score_rate:12,.0f} rows/s")
-    print(f"ratio score / read:            {score_rate / read_rate:12.3f}")
+        for number in range(args.rounds + 1):  # round 0 warms the page cache and the imports
+            rows, read_rate = pyarrow_read_rows_per_second(run)
+            scored, score_rate = score_rows_per_second(run, projection, Path(tmp) / f"scored-{number}", args.device)
+            assert rows == scored == args.rows
+            if number:
+                reads.append(read_rate)
+                scores.append(score_rate)
+                print(f"round {number}: pyarrow read {read_rate:,.0f} rows/s, curate score {score_rate:,.0f} rows/s",
+                      flush=True)
+    read, score = statistics.median(reads), statistics.median(scores)
+    print(f"rows: {args.rows:,} in {args.shards} shards, vectors {args.image_dim}-d + {args.text_dim}-d float16, "
+          f"{args.loss} projection -> {args.dim}-d, device {args.device}; medians of {args.rounds} rounds")
+    print(f"pyarrow read alone:            {read:12,.0f} rows/s")
+    print(f"curate score (stored vectors): {score:12,.0f} rows/s")
+    print(f"ratio score / read:            {score / read:12.3f}")
 
 
 if __name__ == "__main__":

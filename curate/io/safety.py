@@ -17,6 +17,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Iterator
 
+import numpy as np
 import pyarrow as pa
 
 from curate.schemas.sample import ErrorKind, Record, Sample, SampleError, Stage
@@ -39,6 +40,8 @@ SHARD_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# A superset of the names `unsafe_reason` refuses, in RE2's syntax (what Arrow matches with).
+_MAYBE_UNSAFE = r"^$|^[/\\]|^[A-Za-z]:|(^|[/\\])\.\.([/\\]|$)|\x00"
 
 
 class MemberProblem(ValueError):
@@ -71,6 +74,17 @@ def unsafe_reason(name: str) -> str | None:
     if ".." in re.split(r"[\\/]", name):
         return f"member name {name!r} climbs out of its folder with '..'"
     return None
+
+
+def unsafe_names(names: pa.Array) -> np.ndarray:
+    """`unsafe_reason(name) is not None` for each name of a string array (Arrow strings are
+    valid UTF-8): one pattern finds the suspects, and only they get the exact check."""
+    import pyarrow.compute as pc
+
+    suspect = np.array(pc.match_substring_regex(names, _MAYBE_UNSAFE).to_numpy(zero_copy_only=False), dtype=bool)
+    for i in np.flatnonzero(suspect):
+        suspect[i] = unsafe_reason(names[int(i)].as_py()) is not None
+    return suspect
 
 
 def check_member_name(name: str) -> str:
@@ -182,6 +196,12 @@ def guard_records(shard_id: str, records: Iterable[Record]) -> Iterator[Record]:
         yield shard_failure(shard_id, exc)
 
 
+def vet_first(record: Record, shard_id: str) -> Record:
+    """`guard_records`' check of a record whose key the shard has not given before (a reader
+    that skips records keeps track of the keys itself)."""
+    return _vetted(record, shard_id, set())
+
+
 def _vetted(record: Record, shard_id: str, seen: set[str]) -> Record:
     """Turn a repeated or unsafely named sample into its error; errors pass through."""
     key = record.key
@@ -210,6 +230,9 @@ def split_member(name: str) -> tuple[str, str]:
 
     `a/b/000001.jpg` -> (`a/b/000001`, `jpg`); `x.seg.png` -> (`x`, `seg.png`).
     """
+    if "/" not in name and name not in ("", "."):  # the usual flat name: what PurePosixPath gives
+        stem, _, ext = name.partition(".")
+        return stem, ext.lower()
     path = PurePosixPath(name)
     stem, _, ext = path.name.partition(".")
     parent = str(path.parent)

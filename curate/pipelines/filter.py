@@ -2,10 +2,12 @@
 
 Selection is DuckDB's job (`curate.subsets.selection`): it counts kept and dropped pairs per
 scores file and hands over one shard's kept keys at a time. Each scored shard's source (named
-in its scores file's metadata) is then re-read with its registered reader and the kept
-samples are copied, bytes untouched, through the registered writer of the output format,
-with `similarity` added beside the meta. Output shards are rolled every `--shard-size`
-samples; `manifest.json` is written last and marks the subset complete.
+in its scores file's metadata) is then re-read and the kept samples are copied, bytes
+untouched, through the registered writer of the output format, with `similarity` added
+beside the meta: by the fastest way registered for the pair of formats
+(`curate.subsets.copying`: Arrow for Parquet to Parquet, members read in place for tar to
+tar), else sample by sample through the source's reader. Output shards are rolled every
+`--shard-size` samples; `manifest.json` is written last and marks the subset complete.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -37,8 +39,8 @@ from curate.schemas.manifest import (
     ScoresInput,
     SubsetManifest,
 )
-from curate.schemas.sample import Sample
 from curate.schemas.tables import ScoresInfo, Table, read_scores_info
+from curate.subsets.copying import Advance, copy_for
 from curate.subsets.output import (
     ShardRoller,
     finish_subset_dir,
@@ -50,15 +52,13 @@ from curate.subsets.selection import (
     ScoresDatabase,
     Selection,
     build_selection,
-    kept_keys,
+    kept_table,
     outcomes_by_file,
 )
 from curate.versions import library_versions
 
 log = logging.getLogger("curate")
-Advance = Callable[[int], None]
 CRITERIA_OPTIONS = ("min_sim", "max_sim", "max_false_match", "top_fraction", "recipe", "where", "dedup")
-PROGRESS_EVERY = 256
 
 
 @dataclass(frozen=True)
@@ -242,40 +242,26 @@ def _copy_with_progress(
                 roller.skip(shard.kept)
                 progress.advance(task, estimate or 0)
                 continue
-            keys = kept_keys(db, selection, str(shard.scores))
+            kept = kept_table(db, selection, str(shard.scores))
             with mirror.local(shard.source) as local:
-                done = copy_shard(shard, local, keys, roller=roller, advance=lambda n: progress.advance(task, n))
+                done = copy_shard(shard, local, kept, roller=roller, advance=lambda n: progress.advance(task, n))
             progress.advance(task, max((estimate or 0) - done, 0))  # the tail it did not need to read
             read += done
     return read
 
 
-def copy_shard(shard: ScoredShard, local: Shard, keys: dict[str, float], *, roller: ShardRoller,
-               advance: Advance) -> int:
-    """Stream the source (its local copy `local`) once and write its kept samples, in the reader's
-    order; stops early once every kept key was found. Returns how many records were read."""
-    remaining = dict(keys)
-    records = iter(shard.reader(local))
-    read = 0
-    try:
-        for record in records:
-            read += 1
-            if read % PROGRESS_EVERY == 0:  # a bar update per record would cost ~10% of the run
-                advance(PROGRESS_EVERY)
-            if isinstance(record, Sample) and record.key in remaining:
-                roller.write(record, remaining.pop(record.key))
-            if not remaining:
-                break
-    finally:
-        getattr(records, "close", lambda: None)()
-        advance(read % PROGRESS_EVERY)
-    if remaining:
-        first = min(remaining)
+def copy_shard(shard: ScoredShard, local: Shard, kept: pa.Table, *, roller: ShardRoller, advance: Advance) -> int:
+    """Write the source's kept samples (`kept`: key, similarity) in the reader's order, reading
+    it from `local`, its local copy, by the fastest way that applies. Returns how many records
+    were read."""
+    reader = shard.reader(local)
+    copied = copy_for(reader, roller.writer_cls.format_name).copy(reader, kept, roller=roller, advance=advance)
+    if copied.missing:
         raise CurateError(
-            f"{len(remaining)} kept pairs of shard {shard.info.shard_id} (e.g. {first}) are no longer in its "
-            f"source {shard.info.source}: it changed after scoring; embed and score it again."
+            f"{len(copied.missing)} kept pairs of shard {shard.info.shard_id} (e.g. {copied.missing[0]}) are no "
+            f"longer in its source {shard.info.source}: it changed after scoring; embed and score it again."
         )
-    return read
+    return copied.read
 
 
 def make_manifest(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate.errors import CurateError
 from curate.io.atomic import PublishOnSuccess, remove_stale_tmp, write_json_atomic
@@ -27,6 +28,7 @@ from curate.io.formats.imagefolder import CAPTIONS_FILE
 from curate.io.formats.registry import WRITERS
 from curate.schemas.manifest import MANIFEST_FILE, OutputShard
 from curate.schemas.sample import Sample
+from curate.schemas.sample_batch import SampleBatch
 
 log = logging.getLogger("curate")
 PLAN_FILE = ".filter-plan.json"
@@ -169,6 +171,40 @@ class ShardRoller(PublishOnSuccess):
         extra = {"similarity": similarity, "source_key": sample.key}
         self._writer.write(renamed, extra=extra)  # type: ignore[union-attr]
 
+    def write_batch(self, batch: SampleBatch, similarity: pa.Array) -> None:
+        """`write` for every row of a batch (`conformed` first), cut at output shard boundaries;
+        for writers that keep the run key as member (the default `subset_member`)."""
+        offset = 0
+        while offset < len(batch):
+            shard = self.index // self.shard_size
+            rows = min(len(batch) - offset, (shard + 1) * self.shard_size - self.index)
+            part, sims = batch.slice(offset, rows), similarity.slice(offset, rows)
+            offset += rows
+            self.index += rows
+            if shard in self.done:
+                continue
+            if shard != self._open:
+                self._start(shard)
+            keys = pc.binary_join_element_wise(pa.scalar(self._stem), part.keys, "/")
+            extra = pa.table([sims.cast(pa.float32()), part.keys], schema=EXTRA_SCHEMA)
+            self._writer.write_batch(part.with_keys(keys), extra=extra)  # type: ignore[union-attr]
+
+    def conformed(self, batch: SampleBatch) -> SampleBatch:
+        """The batch's meta as `write` would write it: the subset's meta types, columns the sources
+        disagree on as text. Arrow casts where they give what Python values give, else through
+        Python values (rare types), so both paths write the same bytes."""
+        present = [f for f in self.meta_schema if f.name in batch.meta.column_names]
+        return batch.with_meta(pa.table([self._conform(batch.meta.column(f.name), f) for f in present],
+                                        schema=pa.schema(present)))
+
+    def _conform(self, column: pa.ChunkedArray, field: pa.Field) -> pa.Array:
+        values = column.combine_chunks()
+        if field.name in self.as_text:
+            values = _as_text(values)
+        if _exact_cast(values.type, field.type):
+            return values.cast(field.type)
+        return pa.array(values.to_pylist(), type=field.type)
+
     def _texts(self, meta: dict[str, Any]) -> dict[str, str | None]:
         """Columns the sources disagree on the type of, as text (None stays None)."""
         return {k: None if meta.get(k) is None else str(meta[k]) for k in self.as_text if k in meta}
@@ -198,3 +234,23 @@ class ShardRoller(PublishOnSuccess):
         if self._writer is not None:
             self._writer.abort()
         self._writer, self._open = None, None
+
+
+_PLAIN = (pa.types.is_boolean, pa.types.is_integer, pa.types.is_string, pa.types.is_large_string, pa.types.is_null)
+
+
+def _exact_cast(source: pa.DataType, target: pa.DataType) -> bool:
+    """Whether an Arrow cast gives the values a round trip through Python gives (`write`'s path)."""
+    floats = (pa.float32(), pa.float64())
+    if pa.types.is_null(source) or (source == target and (any(p(source) for p in _PLAIN) or source in floats)):
+        return True
+    widening = [(pa.types.is_integer, pa.types.is_integer), (lambda t: t in floats, lambda t: t == pa.float64()),
+                (pa.types.is_string, pa.types.is_large_string), (pa.types.is_large_string, pa.types.is_string)]
+    return any(is_source(source) and is_target(target) for is_source, is_target in widening)
+
+
+def _as_text(values: pa.Array) -> pa.Array:
+    """Values as `str()` writes them (None stays None): an Arrow cast for text and integers."""
+    if any(p(values.type) for p in _PLAIN[1:]):
+        return values.cast(pa.string())
+    return pa.array([None if v is None else str(v) for v in values.to_pylist()], pa.string())

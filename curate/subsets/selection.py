@@ -34,6 +34,7 @@ from curate.subsets.recipes import RECIPE_COLUMN, Recipe
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
 SCORES_VIEW = "scores"
 DEDUP_VIEW = "__dedup"
@@ -134,6 +135,10 @@ class ScoresDatabase:
     def rows(self, sql: str, params: dict[str, Any] | None = None, *, what: str) -> list[tuple]:
         """Run `sql`; any DuckDB failure becomes one line that says what was being done."""
         return self._guard(lambda: self.con.execute(sql, params or {}).fetchall(), what=what)
+
+    def table(self, sql: str, params: dict[str, Any] | None = None, *, what: str) -> "pa.Table":
+        """`rows`, as Arrow columns (no Python object per row)."""
+        return self._guard(lambda: self.con.sql(sql, params=params or None).to_arrow_table(), what=what)
 
     @staticmethod
     def _guard(work: Callable[[], Any], *, what: str) -> Any:
@@ -253,8 +258,18 @@ def outcomes_by_file(db: ScoresDatabase, selection: Selection) -> dict[str, Coun
 
 def kept_keys(db: ScoresDatabase, selection: Selection, file: str) -> dict[str, float]:
     """The kept keys of one scores file, with their similarity."""
-    found = db.rows(
+    found = kept_table(db, selection, file)
+    return dict(zip(found.column("key").to_pylist(), found.column("similarity").to_pylist()))
+
+
+def kept_table(db: ScoresDatabase, selection: Selection, file: str) -> "pa.Table":
+    """The kept keys of one scores file with their similarity, as Arrow columns `key` (string)
+    and `similarity` (float32)."""
+    import pyarrow as pa
+
+    found = db.table(
         f"SELECT key, similarity FROM {db.shard_view(file)} WHERE {selection.keep_sql()}",
         selection.params, what=f"{selection.doing} to {file}",
     )
-    return {str(key): float(sim) for key, sim in found}
+    return pa.table([found.column(0).cast(pa.string()), found.column(1).cast(pa.float32())],
+                    names=["key", "similarity"])

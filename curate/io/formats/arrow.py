@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Union
 
+import numpy as np
 import pyarrow as pa
 
 from curate.io.formats.base import register_reader
@@ -62,3 +63,14 @@ class ArrowReader(ColumnarReader):
     def _batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
         for batch in _batches_of(_open(self.shard.path)):
             yield batch.select(columns)
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return pa.chunked_array([b.column(name) for b in _batches_of(_open(self.shard.path))],
+                                type=self.file_schema(self.shard.path).field(name).type)
+
+    def batches_holding(self, columns: list[str], positions: np.ndarray) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """Every record batch (memory-mapped: one holding no wanted row costs nothing)."""
+        start = 0
+        for batch in self._batches(columns):
+            yield start, batch
+            start += batch.num_rows

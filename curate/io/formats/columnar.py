@@ -23,6 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import pyarrow as pa
 
 from curate.io.formats import img2dataset
@@ -164,6 +165,15 @@ class ColumnarReader(ShardReader):
     def _num_rows(self) -> int:
         """The file's row count."""
 
+    @abstractmethod
+    def column(self, name: str) -> pa.ChunkedArray:
+        """One whole column of the file (a key column: small beside the images)."""
+
+    @abstractmethod
+    def batches_holding(self, columns: list[str], positions: np.ndarray) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """(first row, batch) over the rows, `columns` only, in order; batches holding none of
+        the ascending row `positions` may be skipped unread (a Parquet file's row groups)."""
+
     @classmethod
     def matches(cls, path: Location) -> bool:
         return cls.claims(path, ColumnsConfig())
@@ -202,11 +212,20 @@ class ColumnarReader(ShardReader):
     def __iter__(self) -> Iterator[Record]:
         return guard_records(self.shard.shard_id, self._records())
 
-    def _records(self) -> Iterator[Record]:
+    def layout(self) -> ColumnLayout:
+        """The file's layout; a file without an image column is refused (ValueError)."""
         layout = find_layout(self._shard_schema(), self.shard.columns)
         if layout is None:
             raise ValueError("no column holds image bytes")
-        digits = max(MIN_INDEX_DIGITS, len(str(self._num_rows())))
+        return layout
+
+    def index_digits(self) -> int:
+        """How wide the zero-padded row index is that names rows without a key."""
+        return max(MIN_INDEX_DIGITS, len(str(self._num_rows())))
+
+    def _records(self) -> Iterator[Record]:
+        layout = self.layout()
+        digits = self.index_digits()
         index = 0
         for batch in self._batches(layout.columns):
             for row in batch.to_pylist():
@@ -217,7 +236,7 @@ class ColumnarReader(ShardReader):
     def _record(self, member: str, row: dict[str, Any], layout: ColumnLayout) -> Record:
         image = row[layout.image]
         if layout.image_is_struct:
-            image = self._struct_image(image)
+            image = self.struct_image(image)
         if image is None and layout.status:
             failed = img2dataset.failure(self.key(member), row.get(img2dataset.STATUS_COLUMN),
                                          row.get(img2dataset.MESSAGE_COLUMN))
@@ -227,7 +246,7 @@ class ColumnarReader(ShardReader):
         text = decode_text(raw_text) if isinstance(raw_text, bytes) else check_text(raw_text)
         return Sample(self.key(member), image, text, layout.meta_of(row))
 
-    def _struct_image(self, value: dict[str, Any] | None) -> bytes | None:
+    def struct_image(self, value: dict[str, Any] | None) -> bytes | None:
         """A `{bytes, path}` image's bytes, read from its path when only the path is stored."""
         if not value or value.get("bytes") is not None:
             return value.get("bytes") if value else None

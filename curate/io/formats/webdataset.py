@@ -16,16 +16,15 @@ the members of its first ranged request, read by the stream the samples then com
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import logging
 import tarfile
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Callable, Container, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
@@ -45,6 +44,8 @@ from curate.io.formats.naming import (
     strip_image_extension,
     writable_member,
 )
+from curate.io.formats.tar_index import TarMember, tar_index
+from curate.io.formats.tar_out import TarOut
 from curate.io.formats.writing import AtomicShardWriter
 from curate.io import location
 from curate.io.location import Location, open_in_place
@@ -58,6 +59,7 @@ from curate.io.safety import (
     record_or_error,
     shard_failure,
     split_member,
+    vet_first,
 )
 from curate.schemas.sample import Record, Sample, SampleError
 from curate.schemas.tables import RESERVED_COLUMNS
@@ -65,9 +67,6 @@ from curate.schemas.tables import RESERVED_COLUMNS
 log = logging.getLogger(__name__)
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
-_BLOCK = 512
-_ZERO_BLOCK = bytes(_BLOCK)
-_TARFILE_TYPES = (b"x", b"g", b"L", b"K")  # pax and GNU long-name headers: left to `tarfile`
 
 META_SCHEMA = pa.schema(
     [
@@ -142,15 +141,14 @@ class WebDatasetReader(ShardReader):
         """The JSON members' fields and types: of a local tar, from a pass that reads only the
         JSON members; of a tar at a URL, from its first members (see `_read_head`). An
         unreadable tar gives what was read before the damage (iterating reports it)."""
-        types = FieldTypes()
         path = self.shard.path
-        try:
-            objects = _json_objects(path) if isinstance(path, Path) else self._read_head()
-            for fields in objects:
-                types.add({k: json_text(v) for k, v in fields.items() if k not in img2dataset.REPEATED_FIELDS})
-        except SHARD_ERRORS:
-            pass
-        return types
+        if isinstance(path, Path):
+            try:
+                stat = path.stat()
+            except OSError:
+                return FieldTypes()
+            return _local_json_fields(path.resolve(), stat.st_size, stat.st_mtime_ns)
+        return _field_types(self._read_head)
 
     def _read_head(self) -> list[dict[str, Any]]:
         """The JSON objects among the members of the first `STREAM_BLOCK` bytes (at least one)
@@ -183,11 +181,33 @@ class WebDatasetReader(ShardReader):
         if not self.shard.path.name.lower().endswith(".tar"):
             return None
         try:
-            with tarfile.open(self.shard.path, "r:") as tar:
-                members = [split_member(m.name) for m in tar.getmembers() if m.isfile()]
+            names = _regular_names(self.shard.path)
         except SHARD_ERRORS:
             return None
-        return len({stem for stem, ext in members if ext in IMAGE_EXTENSIONS})
+        return len({stem for stem, ext in map(split_member, names) if ext in IMAGE_EXTENSIONS})
+
+    def select(self, wanted: Container[str]) -> Iterator[Record] | None:
+        """The records of the `wanted` keys alone, in tar order, as iterating gives them (a key's
+        first group; later ones are its duplicates), reading no other member's bytes; None when
+        the tar needs `tarfile` (`tar_index`: compressed, pax headers, damaged): iterate it then."""
+        path = self.shard.path
+        if not (isinstance(path, Path) and path.name.lower().endswith(".tar")):
+            return None
+        members = tar_index(path)
+        return None if members is None else self._selected(members, wanted)
+
+    def _selected(self, members: Sequence[TarMember], wanted: Container[str]) -> Iterator[Record]:
+        seen: set[str] = set()
+        with self.shard.path.open("rb") as handle:
+            for stem, group in _groups(members):
+                key = self.key(stem)
+                first = key not in seen
+                seen.add(key)
+                if first and key in wanted:
+                    found = _Group(stem)
+                    for member in group:
+                        found.add(split_member(member.name)[1], _member_bytes(handle, member))
+                    yield vet_first(self._finished(found), self.shard.shard_id)
 
     def __iter__(self) -> Iterator[Record]:
         return guard_records(self.shard.shard_id, self._records())
@@ -271,6 +291,25 @@ class WebDatasetReader(ShardReader):
                         self.key(key), ", ".join(sorted(unknown)))
 
 
+@lru_cache(maxsize=16)
+def _local_json_fields(path: Path, size: int, mtime_ns: int) -> FieldTypes:
+    """A local tar's JSON fields, kept while the file is unchanged: typing the meta reads every
+    JSON member, and `filter` types a source once for the subset's schema and once to copy it
+    (read-only for callers)."""
+    return _field_types(lambda: _json_objects(path))
+
+
+def _field_types(objects: Callable[[], Iterable[dict[str, Any]]]) -> FieldTypes:
+    """The fields and types of the JSON objects, up to a read failure (iterating reports it)."""
+    types = FieldTypes()
+    try:
+        for fields in objects():
+            types.add({k: json_text(v) for k, v in fields.items() if k not in img2dataset.REPEATED_FIELDS})
+    except SHARD_ERRORS:
+        pass
+    return types
+
+
 def _json_objects(path: Location) -> Iterator[dict[str, Any]]:
     """Every JSON member of the tar as a dict ({} for one that is not a JSON object).
 
@@ -291,28 +330,55 @@ def _json_objects(path: Location) -> Iterator[dict[str, Any]]:
 
 
 def _plain_tar_json(path: Path) -> list[bytes] | None:
-    """The JSON members' bytes of an uncompressed tar, its 512-byte headers parsed here (ten
-    times faster than `tarfile` on small members); None when a header needs `tarfile`."""
-    found: list[bytes] = []
-    with path.open("rb") as fh:
-        while len(header := fh.read(_BLOCK)) == _BLOCK and header != _ZERO_BLOCK:
-            kind, size_field = header[156:157], header[124:136]
-            if kind in _TARFILE_TYPES or size_field[0] & 0x80:  # pax/GNU names, base-256 sizes
-                return None
-            try:
-                size = int(size_field.strip(b"\0 ") or b"0", 8)
-            except ValueError:
-                return None
-            name = header[:100].split(b"\0", 1)[0]
-            if header[257:263] == b"ustar\0" and header[345]:
-                name = header[345:500].split(b"\0", 1)[0] + b"/" + name
-            skip = -(-size // _BLOCK) * _BLOCK
-            if kind in (b"0", b"\0") and name.lower().endswith(b".json"):
-                check_size(size, name.decode("utf-8", "replace"))
-                found.append(fh.read(size))
-                skip -= size
-            fh.seek(skip, 1)
+    """The JSON members' bytes of an uncompressed tar, found by its headers alone (`tar_index`,
+    ten times faster than `tarfile` on small members); None when the tar needs `tarfile`."""
+    members = tar_index(path)
+    if members is None:
+        return None
+    with path.open("rb") as handle:
+        found = []
+        for member in members:
+            if member.regular and member.name.lower().endswith(".json"):
+                check_size(member.size, member.name)
+                handle.seek(member.offset)
+                found.append(handle.read(member.size))
     return found
+
+
+def _regular_names(path: Location) -> list[str]:
+    """The names of a plain tar's files, from its headers (`tarfile` reads the unusual ones)."""
+    members = tar_index(path) if isinstance(path, Path) else None
+    if members is not None:
+        return [m.name for m in members if m.regular]
+    with tarfile.open(path, "r:") as tar:
+        return [m.name for m in tar.getmembers() if m.isfile()]
+
+
+def _groups(members: Sequence[TarMember]) -> Iterator[tuple[str, list[TarMember]]]:
+    """Members grouped by key, as `_records` groups them: adjacent members of one stem (folders
+    are no members)."""
+    stem, group = None, []
+    for member in members:
+        if member.folder:
+            continue
+        name_stem = split_member(member.name)[0]
+        if group and name_stem != stem:
+            yield stem, group  # type: ignore[misc]
+            group = []
+        stem = name_stem
+        group.append(member)
+    if group:
+        yield stem, group  # type: ignore[misc]
+
+
+def _member_bytes(handle: BinaryIO, member: TarMember) -> bytes | MemberProblem:
+    """`_read_member` for a member `tar_index` found: checked on its header, then read in place."""
+    try:
+        check_archive_member(member.name, member.size, regular=member.regular)
+    except MemberProblem as problem:
+        return problem
+    handle.seek(member.offset)
+    return handle.read(member.size)
 
 
 def _json_dict(raw: bytes) -> dict[str, Any]:
@@ -348,6 +414,11 @@ def _read_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> bytes | MemberP
     return handle.read() if handle else b""
 
 
+def member_mtime() -> int:
+    """The modification time a written tar gives its members: now, in whole seconds."""
+    return int(time.time())
+
+
 @register_writer
 class WebDatasetWriter(AtomicShardWriter):
     """Writes img2dataset's tar layout; the JSON holds key, meta and `extra` columns.
@@ -360,7 +431,9 @@ class WebDatasetWriter(AtomicShardWriter):
     suffix = ".tar"
 
     def _open(self) -> None:
-        self._tar = tarfile.open(self.tmp, "w")
+        self._file = open(self.tmp, "wb")
+        # one time for the members of one tar: when it was begun
+        self._tar = TarOut(self._file, mtime=member_mtime(), mode=0o644)
 
     def write(self, sample: Sample, *, extra: dict[str, Any] | None = None) -> None:
         stem = strip_image_extension(writable_member(sample.key)).replace(".", "_")
@@ -373,14 +446,11 @@ class WebDatasetWriter(AtomicShardWriter):
         self.count += 1
 
     def _add(self, name: str, data: bytes) -> None:
-        info = tarfile.TarInfo(name)
-        info.size = len(data)
-        info.mtime = int(time.time())
-        info.mode = 0o644
-        self._tar.addfile(info, io.BytesIO(data))
+        self._tar.add(name, data)
 
     def _finish(self) -> None:
         self._tar.close()
+        self._file.close()
 
     def _release(self) -> None:
-        self._tar.close()
+        self._file.close()
