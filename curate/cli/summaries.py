@@ -109,27 +109,54 @@ def bar(value: int, top: int, width: int = BAR_WIDTH) -> str:
     return "█" * (eighths // 8) + (EIGHTHS[eighths % 8] if eighths % 8 else "")
 
 
-def stats_tables(stats: SimilarityStats) -> list[Table]:
-    """Summary and quantiles, the histogram as bars, and the pairs each threshold keeps."""
+def stats_tables(stats: SimilarityStats) -> list[Table | str]:
+    """Summary and quantiles, the histogram as bars, and the pairs each threshold keeps; with the
+    run's null beside them when the scores were rated against one."""
+    null = stats.null
     summary = Table(title=f"similarity: {stats.files} scores files", title_justify="left")
     summary.add_column("statistic", justify="left")
     summary.add_column("value", justify="right")
-    summary.add_row("count", f"{stats.count:,}")
+    if null is not None:
+        summary.add_column(f"null ({null.pairs:,} mismatched pairs)", justify="right")
+    summary.add_row("count", f"{stats.count:,}", *([f"{null.pairs:,}"] if null else []))
     named = {"mean": stats.mean, "std": stats.std, "min": stats.min, "max": stats.max, **stats.quantiles}
+    theirs = {"mean": null.mean, "std": null.std, "min": null.min, "max": null.max, **null.quantiles} if null else {}
     for name, value in named.items():
-        summary.add_row(name, "-" if value is None else f"{value:.4f}")
+        summary.add_row(name, _num(value), *([_num(theirs.get(name))] if null else []))
+    tables = [summary, _histogram_table(stats), _kept_table(stats)]
+    if null is not None:
+        tables.append(f"null: seed {null.seed}, {null.folds} fold(s); pairs whose caption is unrelated to the image: "
+                      f"about {null.pi0:.0%} of the run (upper estimate)")
+    return tables
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _histogram_table(stats: SimilarityStats) -> Table:
     hist = Table(title="similarity histogram", title_justify="left", box=None)
     for name, justify in (("range", "left"), ("", "left"), ("pairs", "right")):
         hist.add_column(name, justify=justify)  # type: ignore[arg-type]
+    if stats.null is not None:
+        hist.add_column("null", justify="right")
     top = max((b.count for b in stats.histogram), default=0)
-    for b in stats.histogram:
-        hist.add_row(f"[{b.low:+.3f}, {b.high:+.3f})", bar(b.count, top), f"{b.count:,}")
-    kept = Table(title="pairs kept by --min-sim", title_justify="left")
-    for name, justify in (("threshold", "left"), ("min-sim", "right"), ("kept", "right"), ("share", "right")):
+    nulls = [f"{b.count:,}" for b in stats.null.histogram] if stats.null else []
+    for i, b in enumerate(stats.histogram):
+        hist.add_row(f"[{b.low:+.3f}, {b.high:+.3f})", bar(b.count, top), f"{b.count:,}", *nulls[i:i + 1])
+    return hist
+
+
+def _kept_table(stats: SimilarityStats) -> Table:
+    rated = stats.null is not None
+    kept = Table(title="pairs kept by --min-sim" + (" and --max-false-match" if rated else ""), title_justify="left")
+    columns = [("threshold", "left"), ("value", "right"), ("kept", "right"), ("share", "right")]
+    for name, justify in columns + ([("chance matches among kept", "right")] if rated else []):
         kept.add_column(name, justify=justify)  # type: ignore[arg-type]
     for t in stats.thresholds:
-        kept.add_row(t.label, f"{t.value:.4f}", f"{t.kept:,}", f"{t.fraction:.1%}")
-    return [summary, hist, kept]
+        chance = ["-" if t.chance_share is None else f"{t.chance_share:.1%}"] if rated else []
+        kept.add_row(t.label, f"{t.value:.4f}", f"{t.kept:,}", f"{t.fraction:.1%}", *chance)
+    return kept
 
 
 def index_table(result: IndexResult) -> Table:

@@ -24,9 +24,17 @@ def register(app: click.Group) -> None:
     def search(config: SearchConfig) -> None:
         """The pairs nearest in meaning to a text or an image query, best first."""
         from curate.console import stdout
-        from curate.index.display import hits_json, hits_table
-        from curate.pipelines.search import run_search
+        from curate.index.display import explanation_json, explanation_table, hits_json, hits_table
+        from curate.pipelines.search import run_explain, run_search
 
+        if config.explain:
+            explained = run_explain(config)
+            if config.json:
+                stdout.out(explanation_json(explained.explanation), highlight=False)
+            else:
+                title = f"curate search --explain ({explained.seconds:.2f}s)"
+                stdout.print(explanation_table(explained.explanation, title=title))
+            return
         result = run_search(config)
         if config.json:
             stdout.out(hits_json(result.hits, query=result.query), highlight=False)

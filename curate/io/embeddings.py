@@ -6,6 +6,7 @@ that knows how a `fixed_size_list<float16>` column becomes a numpy matrix.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -14,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
-from curate.io.location import Location, location
+from curate.io.location import Location, RemotePath, location
 from curate.io.tables import table_rows, table_schema
 from curate.schemas.layout import RunLayout
 from curate.schemas.tables import (
@@ -81,6 +82,39 @@ def iter_batches(path: Path, *, columns: Sequence[str] | None = None, rows: int 
         yield from parquet.iter_batches(batch_size=rows, columns=list(columns) if columns else None)
 
 
+@contextmanager
+def parquet_file(path: Location) -> Iterator[pq.ParquetFile]:
+    """A Parquet file opened for reading, here or at a URL."""
+    if isinstance(path, RemotePath):
+        with path.open("rb") as handle, pq.ParquetFile(handle) as parquet:
+            yield parquet
+    else:
+        with pq.ParquetFile(path) as parquet:
+            yield parquet
+
+
+def key_column(path: Location) -> list[str]:
+    """Every key of a file, in row order (the key column alone is read)."""
+    with parquet_file(path) as parquet:
+        return parquet.read(columns=["key"]).column("key").to_pylist()
+
+
+def take_rows(path: Location, rows: np.ndarray, columns: Sequence[str]) -> pa.Table:
+    """The given rows of a file (row numbers), in that order, reading only the row groups that
+    hold them: a sample of a large run costs its rows' groups, not a full scan."""
+    rows = np.asarray(rows, dtype=np.int64)
+    with parquet_file(path) as parquet:
+        sizes = np.array([parquet.metadata.row_group(i).num_rows for i in range(parquet.metadata.num_row_groups)],
+                         dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        group_of = np.searchsorted(starts, rows, side="right") - 1
+        groups = np.unique(group_of)
+        table = parquet.read_row_groups(groups.tolist(), columns=list(columns))
+    first_row = np.concatenate([[0], np.cumsum(sizes[groups])])  # where each read group starts in `table`
+    local = first_row[np.searchsorted(groups, group_of)] + rows - starts[group_of]
+    return table.take(pa.array(local))
+
+
 def row_count(path: Location) -> int:
     """Rows of a Parquet file, from its footer alone."""
     return table_rows(path)
@@ -97,3 +131,16 @@ def read_pairs(run: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
         image.append(vectors(table.column("image_emb")))
         text.append(vectors(table.column("text_emb")))
     return keys, np.concatenate(image).astype(np.float32), np.concatenate(text).astype(np.float32)
+
+
+def captions_of(run: Path, keys: list[str], shards: list[str]) -> dict[str, str | None]:
+    """key -> caption, reading only the given keys of each named shard's embeddings file."""
+    by_shard: dict[str, list[str]] = {}
+    for key, shard in zip(keys, shards):
+        by_shard.setdefault(shard, []).append(key)
+    found: dict[str, str | None] = {}
+    layout = RunLayout(run)
+    for shard, wanted in by_shard.items():
+        table = pq.read_table(layout.embeddings(shard), columns=["key", "text"], filters=[("key", "in", wanted)])
+        found.update(zip(table.column("key").to_pylist(), table.column("text").to_pylist()))
+    return found

@@ -34,6 +34,26 @@ class PairVectors:
         return self.image[rows].astype(np.float32), self.text[rows].astype(np.float32)
 
 
+@dataclass
+class PairRows:
+    """Some rows of a `PairVectors`, by row number: a split or a fold, without copying vectors."""
+
+    pairs: PairVectors
+    rows: np.ndarray  # ascending row numbers into `pairs`
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def head(self, rows: int) -> PairVectors:
+        """The first `rows` of these rows, in memory."""
+        chosen = self.rows[:rows]
+        return PairVectors(self.pairs.image[chosen], self.pairs.text[chosen])
+
+    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The float32 vectors of `rows` (positions among these rows), in ascending order."""
+        return self.pairs.gather(self.rows[rows])
+
+
 class PairSpill:
     """Writes (image, text) float16 rows to two raw files; `open()` maps them back."""
 

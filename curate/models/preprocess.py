@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -118,7 +118,18 @@ def resized_size(width: int, height: int, *, shortest: int) -> tuple[int, int]:
 
 def decode_image(data: bytes, prep: ImagePreprocess) -> np.ndarray:
     """Bytes -> uint8 array (crop, crop, 3); raises `ImageDecodeError` with the reason."""
-    img = _load_rgb(_open_checked(data, prep.max_pixels), prep.resize_shortest)
+    return decode_measured(data, prep)[0]
+
+
+def decode_measured(data: bytes, prep: ImagePreprocess) -> tuple[np.ndarray, ImageSize]:
+    """`decode_image`, and the image's own width, height and format (before any draft scaling)."""
+    opened = _open_checked(data, prep.max_pixels)
+    size = ImageSize(opened.size[0], opened.size[1], (opened.format or "unknown").lower())
+    return _crop(_load_rgb(opened, prep.resize_shortest), prep), size
+
+
+def _crop(img: Image.Image, prep: ImagePreprocess) -> np.ndarray:
+    """Resize on the shortest edge and centre-crop, as the model's image processor does."""
     new_w, new_h = resized_size(*img.size, shortest=prep.resize_shortest)
     new_w, new_h = max(prep.crop, new_w), max(prep.crop, new_h)
     if prep.square_resize:
@@ -129,26 +140,42 @@ def decode_image(data: bytes, prep: ImagePreprocess) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
+@dataclass(frozen=True)
+class ImageSize:
+    """An image as decoded: its pixel size and Pillow's name for its format."""
+
+    width: int
+    height: int
+    format: str
+
+
 @dataclass
 class DecodedBatch:
-    """Worker output: pixels for the decodable images, `(index, kind, message)` for the rest."""
+    """Worker output: pixels (and size) for the decodable images, `(index, kind, message)` for the
+    rest; the captions' languages when the worker was asked for them (`pair_facts`)."""
 
     ok: list[int]
     pixels: np.ndarray
     failed: list[tuple[int, str, str]]
+    sizes: list[ImageSize] = field(default_factory=list)  # one per `ok`
+    languages: list[tuple[str, float]] = field(default_factory=list)  # one per `ok`
 
 
 def decode_batch(images: list[bytes], prep: ImagePreprocess) -> DecodedBatch:
     """Decode one batch; the indices refer to positions in `images`."""
     ok: list[int] = []
     arrays: list[np.ndarray] = []
+    sizes: list[ImageSize] = []
     failed: list[tuple[int, str, str]] = []
     for i, data in enumerate(images):
         try:
-            arrays.append(decode_image(data, prep))
-            ok.append(i)
+            pixels, size = decode_measured(data, prep)
         except ImageDecodeError as exc:
             failed.append((i, exc.kind, str(exc)))
+            continue
+        arrays.append(pixels)
+        sizes.append(size)
+        ok.append(i)
     shape = (0, prep.crop, prep.crop, 3)
     pixels = np.stack(arrays) if arrays else np.zeros(shape, dtype=np.uint8)
-    return DecodedBatch(ok=ok, pixels=pixels, failed=failed)
+    return DecodedBatch(ok=ok, pixels=pixels, failed=failed, sizes=sizes)

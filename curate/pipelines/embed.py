@@ -1,8 +1,9 @@
 """`curate embed`: shards -> `embeddings/` and `errors/`, one shard at a time, resumable.
 
 Per shard: the reader streams records; unusable ones go to the error table; usable ones are
-batched, decoded in worker processes (bounded look-ahead), encoded by both towers on the
-device, and written a row group at a time. The errors file is published first and the
+batched, decoded in worker processes (bounded look-ahead; the workers also record each
+image's decoded size and format and identify its caption's language: the pair facts),
+encoded by both towers on the device, and written a row group at a time. The errors file is published first and the
 embeddings file last: its presence marks the shard done, so a rerun skips it.
 
 Scheduling is not this module's business: `run_embed` hands the shards still to do and a
@@ -31,7 +32,8 @@ from curate.io.run_lock import hold
 from curate.io.stats_files import write_outcome
 from curate.io.tables import ParquetTableWriter, table_schema
 from curate.models.encoders import Encoders, load_encoders
-from curate.models.preprocess import DecodedBatch, decode_batch
+from curate.models.pair_facts import decode_pairs, fact_columns
+from curate.models.preprocess import DecodedBatch
 from curate.runtime.executors import make_executor
 from curate.runtime.jobs import ShardJob, ignore_progress
 from curate.runtime.pool import OrderedPool
@@ -75,8 +77,13 @@ def guarded(records: Iterable[Record], shard_id: str) -> Iterator[Record]:
 
 
 def images_of(batch: list[Sample]) -> list[bytes]:
-    """What a decode worker receives: only the bytes, not the whole samples."""
+    """What a decode worker receives of the images: only the bytes, not the whole samples."""
     return [s.image for s in batch]  # type: ignore[misc]
+
+
+def pair_payload(batch: list[Sample]) -> tuple[list[bytes], list[str]]:
+    """What a decode worker receives: the image bytes and the captions (for their language)."""
+    return images_of(batch), [s.text for s in batch]  # type: ignore[misc]
 
 
 def batch_bytes(batch: list[Sample]) -> int:
@@ -154,7 +161,8 @@ class ShardEmbedder:
             yield batch
 
     def _embed_all(self, emb: ParquetTableWriter, errors: ErrorTable) -> int:
-        stream = self.pool.map(decode_batch, self._batches(errors), args=(self.prep,), payload=images_of, size=batch_bytes)
+        stream = self.pool.map(decode_pairs, self._batches(errors), args=(self.prep,), payload=pair_payload,
+                               size=batch_bytes)
         pairs = 0
         while True:
             with self.timer.stage("read+decode wait"):
@@ -179,6 +187,7 @@ class ShardEmbedder:
             columns = {"key": [s.key for s in ok], "text": [s.text for s in ok]}
             columns["image_emb"] = vectors_to_arrow(image_vecs)
             columns["text_emb"] = vectors_to_arrow(text_vecs)
+            columns.update(fact_columns(decoded))  # before the meta: a source's column of the same name gives way
             for name in self.reader.meta_schema().names:
                 columns.setdefault(name, [s.meta.get(name) for s in ok])
             emb.write_rows(columns)

@@ -47,6 +47,7 @@ from curate.subsets.output import (
     plan_fingerprint,
     prepare_subset_dir,
 )
+from curate.subsets.recipes import check_columns, recipe_named
 from curate.subsets.selection import (
     ScoresDatabase,
     Selection,
@@ -57,6 +58,7 @@ from curate.subsets.selection import (
 from curate.versions import library_versions
 
 log = logging.getLogger("curate")
+CRITERIA_OPTIONS = ("min_sim", "max_sim", "max_false_match", "top_fraction", "recipe", "where", "dedup")
 
 
 @dataclass(frozen=True)
@@ -131,12 +133,21 @@ def run_filter(config: FilterConfig, *, quiet: bool = False) -> FilterSummary:
 
 
 def open_scores(config: FilterConfig, files: list[Path]) -> ScoresDatabase:
-    """The scores files as DuckDB views, with the --where parsed and the dedup table if asked for."""
-    if not config.dedup:
-        return ScoresDatabase(files, where=config.where)
-    from curate.index.store import dedup_table  # imports torch: only when asked for
+    """The scores files as DuckDB views, with the --where and the recipe parsed, the dedup table if
+    asked for, and every column the criteria read checked to be there."""
+    recipe = recipe_named(config.recipe) if config.recipe is not None else None
+    dedup = None
+    if config.dedup:
+        from curate.index.store import dedup_table  # imports torch: only when asked for
 
-    return ScoresDatabase(files, where=config.where, dedup=dedup_table(config.run_dir))
+        dedup = dedup_table(config.run_dir)
+    db = ScoresDatabase(files, where=config.where, dedup=dedup, recipe=recipe)
+    try:
+        check_columns(config, db.schema, run=config.run_dir)
+    except CurateError:
+        db.close()
+        raise
+    return db
 
 
 def read_scores_infos(layout: RunLayout) -> dict[Path, ScoresInfo]:
@@ -204,7 +215,7 @@ def meta_schema_of(readers: Iterable[ShardReader]) -> tuple[pa.Schema, frozenset
 def _plan(config: FilterConfig, shards: list[ScoredShard]) -> dict:
     """What decides the outputs: a rerun with the same plan may reuse finished shards."""
     files = [(str(s.scores.resolve()), s.scores.stat().st_size, s.scores.stat().st_mtime_ns) for s in shards]
-    criteria = {k: getattr(config, k) for k in ("min_sim", "max_sim", "top_fraction", "where", "dedup")}
+    criteria = {k: getattr(config, k) for k in CRITERIA_OPTIONS}
     if config.dedup:  # a redone dedup changes which rows go, so finished shards must not be reused
         from curate.index.store import dedup_table
 
@@ -264,8 +275,10 @@ def make_manifest(
     total = sum((s.outcomes for s in shards), Counter())
     reasons = [c.reason for c in selection.criteria]
     dropped = {reason: total[reason] for reason in DROP_REASONS if reason in reasons}
-    criteria = {k: getattr(config, k) for k in ("min_sim", "max_sim", "top_fraction", "where", "dedup", "shard_size")}
+    criteria = {k: getattr(config, k) for k in (*CRITERIA_OPTIONS, "shard_size")}
     criteria["top_fraction_threshold"] = asdict(selection.threshold) if selection.threshold else None
+    if config.recipe is not None:
+        criteria["recipe_where"] = recipe_named(config.recipe).where  # what the recipe stood for when it was cut
     return SubsetManifest(
         run_dir=str(config.run_dir.resolve()), inputs=inputs, criteria=criteria,
         projections=sorted({s.info.projection for s in shards}),

@@ -3,6 +3,10 @@
 Reads only what it shows: aggregates come from DuckDB scans of the similarity column, the
 thumbnails from the few source shards that hold the extreme pairs, the map from a sample of
 row groups. A run without scores is refused: the report is about what a threshold keeps.
+When the scores were rated against a null, the null is drawn beside them and the usual
+thresholds get their expected share of chance matches (the same figures `curate stats`
+prints); the lowest pairs (`--explain`, 12 by default) show the run's captions their image
+lies nearest to (`curate.index.explain`), so a reviewer sees whether caption or image is wrong.
 """
 
 from __future__ import annotations
@@ -20,19 +24,25 @@ import pyarrow.parquet as pq
 
 import curate.io.formats.registry  # noqa: F401  (fills the reader registry the thumbnails use)
 from curate.errors import CurateError
+from curate.index.explain import Explanation, explain_pairs
 from curate.io.atomic import atomic_path
 from curate.io.run_database import RunDatabase
+from curate.pipelines.stats import false_match_counts, threshold_counts, threshold_marks, with_chance
 from curate.report import figures
+from curate.report.chance import RunNull, null_picture, run_null
 from curate.report.embedding_map import EmbeddingMap, embedding_map
 from curate.report.html import ReportData, render_html
 from curate.report.stats import ScoreStats, error_rows, score_stats, stage_rows, table_rows
-from curate.report.thumbnails import attach_thumbnails, extreme_pairs
+from curate.report.thumbnails import Pair, attach_thumbnails, extreme_pairs
+from curate.schemas.config.flow import StatsConfig
 from curate.schemas.config.review import ReportConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.projection import CARD_FILE
+from curate.schemas.stats import ThresholdCount
 from curate.schemas.tables import Table, read_embeddings_info, read_scores_info
 
 log = logging.getLogger("curate")
+EXPLAINED_CAPTIONS = 3  # captions shown under each explained pair
 
 
 @dataclass
@@ -72,15 +82,49 @@ def gather(db: RunDatabase, config: ReportConfig) -> tuple[ReportData, int]:
     projections = projections_used(db.layout)
     projection_dir = projections[0]["projection_dir"] if projections else None
     points = embedding_map(db, sample=config.sample, projection_dir=projection_dir, seed=config.seed)
+    null = run_null(db)
+    drawn = draw(stats, points)
+    if null is not None:
+        drawn["null"] = figures.null_png(null_picture(db, null))
+    explained, explain_note = explain_lowest(config, extremes.lowest[: config.explain])
     data = ReportData(
         run_dir=str(config.run_dir), created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         stats=stats, extremes=extremes, errors=errors, embeddings_rows=table_rows(db, Table.EMBEDDINGS),
-        error_rows=sum(e.count for e in errors), figures=draw(stats, points), encoders=encoders_used(db.layout),
+        error_rows=sum(e.count for e in errors), figures=drawn, encoders=encoders_used(db.layout),
         projections=projections, card=read_card_json(projection_dir), map_note=_map_note(points, config.sample),
-        notes=_notes(projections), stages=stage_rows(db),
+        notes=_notes(projections), stages=stage_rows(db), chance=chance_rows(db, null, pairs=stats.pairs),
+        null_note=NO_NULL, explanations=explained, explain_note=explain_note,
     )
     shown = sum(p.thumbnail is not None for p in extremes.lowest + extremes.highest)
     return data, shown
+
+
+NO_NULL = ("No null: these scores were not rated against mismatched pairs of the run (scored before "
+           "`curate score` drew one, or shards rated against different nulls); rescore with --overwrite.")
+
+
+def chance_rows(db: RunDatabase, null: RunNull | None, *, pairs: int) -> tuple[ThresholdCount, ...]:
+    """The thresholds `curate stats` lists, with the expected share of chance matches among what each keeps."""
+    if null is None:
+        return ()
+    marks = StatsConfig(run_dir=db.layout.root)  # the same marks as `curate stats`, defined once there
+    kept = threshold_counts(db, threshold_marks(marks, {}), pairs)
+    return with_chance(kept, null, pairs) + false_match_counts(db, null, marks, pairs)
+
+
+def explain_lowest(config: ReportConfig, lowest: list[Pair]) -> tuple[dict[str, Explanation], str]:
+    """What the lowest pairs' images look like, or why the page cannot say (a run without
+    embeddings or whose projection is gone still gets its report)."""
+    if not lowest:
+        return {}, ""
+    try:
+        explained = explain_pairs(config.run_dir, [p.key for p in lowest], k=EXPLAINED_CAPTIONS, device="cpu")
+    except CurateError as exc:
+        log.info("no explanations in the report: %s", exc)  # the page says why; not a problem with the run
+        return {}, f"No explanations: {exc}"
+    space = next(iter(explained.values())).space
+    return explained, (f"Under each of the {len(explained)} lowest pairs, the run's captions its image lies nearest "
+                       f"to (searched: {space}): if they describe the picture, its own caption is wrong.")
 
 
 def draw(stats: ScoreStats, points: EmbeddingMap | None) -> dict[str, bytes]:

@@ -1,9 +1,9 @@
 """The columns every scores file of a run shares, so the run reads as one table.
 
 Every scores file of a run has the same columns, in the same order, with the same types:
-key, text, similarity, the projection's further scores (SigLIP's `match_probability`), then
-the meta columns of all its shards unified (`unified_meta`), nulls where a source lacks
-one. So DuckDB, pyarrow datasets, pandas, polars and `datasets` read `RUN_DIR/scores/` as
+key, text, similarity, the projection's further scores (SigLIP's `match_probability`), the
+`false_match_rate`, then the meta columns of all its shards unified (`unified_meta`), nulls
+where a source lacks one. So DuckDB, pyarrow datasets, pandas, polars and `datasets` read `RUN_DIR/scores/` as
 one table. A scores file whose columns differ from the run's is rescored (its shard is in
 this run's inputs) or widened in place (it is not): nothing is ever re-embedded.
 """
@@ -18,7 +18,7 @@ from curate.io.location import Location, io_map
 from curate.io.tables import ParquetTableWriter, read_table, table_schema
 from curate.schemas.arrow_schemas import SCORE_EXTRAS, meta_of, scores_columns, unified_meta
 from curate.schemas.layout import RunLayout
-from curate.schemas.tables import Table
+from curate.schemas.tables import FALSE_MATCH_RATE, Table
 
 log = logging.getLogger("curate")
 
@@ -37,7 +37,8 @@ def widen_scores(path: Location, meta: pa.Schema) -> bool:
     """Rewrite a scores file with the run's columns (nulls for the ones it lacks), keeping its
     rows, its own further scores and its metadata; False when it already has them."""
     table = read_table(path)
-    want = scores_columns(meta, extra=tuple(n for n in SCORE_EXTRAS if n in table.column_names))
+    want = scores_columns(meta, extra=tuple(n for n in SCORE_EXTRAS if n in table.column_names),
+                          rated=FALSE_MATCH_RATE in table.column_names)
     if table.schema.remove_metadata().equals(want):
         return False
     writer = ParquetTableWriter(path, want.with_metadata(table.schema.metadata))

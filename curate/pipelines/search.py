@@ -3,21 +3,22 @@
 The query goes through the encoders named in the projection card and through the
 projection the index was built with, then one FAISS search. A text query searches the
 image index by default (cross-modal: which pictures show this?), as does an image query;
-`--target text` searches the captions instead.
+`--target text` searches the captions instead. `--key KEY` queries with the stored image
+vector of a pair of the run (no encoder is loaded); `--key KEY --explain` lists the run's
+captions nearest to that image instead (`curate.index.explain`), with or without an index.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
+from curate.index.explain import Explanation, explain_pairs, image_vectors
 from curate.index.store import BuiltIndex
-from curate.io.embeddings import embeddings_files
+from curate.io.embeddings import captions_of, embeddings_files
 from curate.models.projection import read_card
 from curate.models.search_query import embed_image_query, embed_text_query
 from curate.schemas.config.vectors import SearchConfig
@@ -38,22 +39,12 @@ def query_vector(config: SearchConfig, built: BuiltIndex) -> np.ndarray:
     """The (1, dim) projected, normalised query."""
     card = read_card(Path(built.card.projection_dir))
     projection = built.projection()
+    if config.key is not None:
+        stored = image_vectors(RunLayout(config.run_dir), [config.key])[config.key]
+        return projection.project_image(stored[None].astype(np.float32))
     if config.text is not None:
         return projection.project_text(embed_text_query(config.text, card, device=config.device))
     return projection.project_image(embed_image_query(config.image, card, device=config.device))  # type: ignore[arg-type]
-
-
-def captions(run_dir: Path, keys: list[str], shards: list[str]) -> dict[str, str | None]:
-    """key -> caption, reading only the hit keys of each hit shard's embeddings file."""
-    by_shard: dict[str, list[str]] = defaultdict(list)
-    for key, shard in zip(keys, shards):
-        by_shard[shard].append(key)
-    found: dict[str, str | None] = {}
-    layout = RunLayout(run_dir)
-    for shard, wanted in by_shard.items():
-        table = pq.read_table(layout.embeddings(shard), columns=["key", "text"], filters=[("key", "in", wanted)])
-        found.update(zip(table.column("key").to_pylist(), table.column("text").to_pylist()))
-    return found
 
 
 def run_search(config: SearchConfig) -> SearchResult:
@@ -67,10 +58,27 @@ def run_search(config: SearchConfig) -> SearchResult:
     sims, ids = index.search(query, min(config.k, built.card.rows))
     valid = ids[0] >= 0
     keys, shards = built.keys_of(ids[0][valid])
-    texts = captions(config.run_dir, keys, shards)
+    texts = captions_of(config.run_dir, keys, shards)
     hits = [
         SearchHit(rank=i + 1, key=key, text=texts.get(key), similarity=float(sim), shard=shard)
         for i, (key, shard, sim) in enumerate(zip(keys, shards, sims[0][valid]))
     ]
-    asked = {"text": config.text} if config.text is not None else {"image": str(config.image)}
+    asked = {"text": config.text} if config.text is not None else {"key": config.key} if config.key is not None \
+        else {"image": str(config.image)}
     return SearchResult(query={**asked, "target": config.target}, hits=hits, seconds=time.perf_counter() - start)
+
+
+@dataclass
+class ExplainResult:
+    """A pair of the run and the captions its image lies nearest to."""
+
+    explanation: Explanation
+    seconds: float
+
+
+def run_explain(config: SearchConfig) -> ExplainResult:
+    """`--key KEY --explain`: why the pair scored as it did."""
+    config.validate()
+    start = time.perf_counter()
+    found = explain_pairs(config.run_dir, [config.key], k=config.k, device=config.device)  # type: ignore[list-item]
+    return ExplainResult(found[config.key], time.perf_counter() - start)  # type: ignore[index]

@@ -2,21 +2,28 @@
 
 DuckDB scans the `scores` view (the same view `sql`, `report` and `filter --where` use) and
 returns only aggregates, so a run of any size costs a few column scans and kilobytes of
-memory. Binning is shared with the HTML report, so both draw the same histogram.
+memory. Binning is shared with the HTML report, so both draw the same histogram. When the
+scores were rated against a null (`curate score` draws one), the null is shown beside them
+on the same bins, and every threshold gets the expected share of its kept pairs that are
+chance matches (`curate.report.chance`), the `--max-false-match` marks included.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from curate.io.run_database import RunDatabase
+from curate.report.chance import RunNull, kept_by_rate, run_null
 from curate.report.stats import histogram
 from curate.schemas.config.flow import StatsConfig
 from curate.schemas.layout import RunLayout
 from curate.schemas.stats import (
     HistogramBin,
+    NullStats,
     SimilarityStats,
     ThresholdCount,
     quantile_name,
@@ -86,6 +93,9 @@ def run_stats(config: StatsConfig) -> SimilarityStats:
         quantiles = dict(zip(wanted, row["q"])) if count else {}
         bins = histogram_bins(db, low=row["low"], high=row["high"], bins=config.bins) if count else ()
         thresholds = threshold_counts(db, threshold_marks(config, quantiles), count)
+        null = run_null(db) if count else None
+        if null is not None:
+            thresholds = with_chance(thresholds, null, count) + false_match_counts(db, null, config, count)
     projections = projections_of(layout)
     if len(projections) > 1:
         log.warning("the scores files of %s were made by %d different projections", config.run_dir, len(projections))
@@ -93,5 +103,37 @@ def run_stats(config: StatsConfig) -> SimilarityStats:
         run=str(config.run_dir), files=len(layout.shard_files(Table.SCORES)), projections=projections, count=count,
         mean=row["mean"], std=row["std"], min=row["low"], max=row["high"],
         quantiles={quantile_name(q): quantiles[round(q, 10)] for q in config.quantiles} if count else {},
-        histogram=bins, thresholds=thresholds,
+        histogram=bins, thresholds=thresholds, null=null_stats(null, config, bins) if null is not None else None,
+    )
+
+
+def with_chance(marks: tuple[ThresholdCount, ...], null: RunNull, count: int) -> tuple[ThresholdCount, ...]:
+    """Each --min-sim mark with the expected share of its kept pairs that are chance matches."""
+    return tuple(replace(m, chance_share=null.chance_share(pairs=count, kept=m.kept, null_share=null.share_at_least(m.value)))
+                 for m in marks)
+
+
+def false_match_counts(db: RunDatabase, null: RunNull, config: StatsConfig, count: int) -> tuple[ThresholdCount, ...]:
+    """What each --max-false-match mark keeps, and the expected share of chance matches among it."""
+    kept = kept_by_rate(db, config.false_matches)
+    return tuple(
+        ThresholdCount(label=f"false-match {rate:g}", value=rate, kept=n, fraction=n / count if count else 0.0,
+                       option="--max-false-match",
+                       chance_share=null.chance_share(pairs=count, kept=n, null_share=null.share_within_rate(rate)))
+        for rate, n in zip(config.false_matches, kept)
+    )
+
+
+def null_stats(null: RunNull, config: StatsConfig, bins: tuple[HistogramBin, ...]) -> NullStats:
+    """The null's spread, quantiles and histogram on the similarity histogram's bins."""
+    scores = null.scores.astype(np.float64)
+    edges = [b.low for b in bins] + [bins[-1].high] if bins else []
+    counts = np.histogram(scores, bins=edges)[0].tolist() if edges else []
+    spread = (scores.mean(), scores.std(), scores.min(), scores.max()) if len(scores) else (float("nan"),) * 4
+    return NullStats(
+        pairs=len(scores), folds=null.info.folds, seed=null.info.seed, size=null.info.size, pi0=null.pi0,
+        mean=float(spread[0]), std=float(spread[1]), min=float(spread[2]), max=float(spread[3]),
+        quantiles={quantile_name(q): float(np.quantile(scores, q)) for q in config.quantiles} if len(scores) else {},
+        histogram=tuple(HistogramBin(b.low, b.high, int(c)) for b, c in zip(bins, counts)),
+        below=int((scores < edges[0]).sum()) if edges else 0, above=int((scores > edges[-1]).sum()) if edges else 0,
     )

@@ -1,9 +1,10 @@
 """The training data of `curate train`: one streaming pass over a run's embeddings.
 
 The pass checks every file names the same encoders, assigns each pair to the train or the
-validation split by hashing its key (stable across runs, reruns and added shards: a pair
-never moves between splits), spills the vectors to memory-mapped files, accumulates the
-train split's per-dimension mean and std, and fingerprints exactly which pairs were used.
+validation split, and to one of `--folds` folds, by hashing its key (stable across runs,
+reruns and added shards: a pair never moves between splits), spills the vectors to one
+memory-mapped file, accumulates the per-dimension mean and std of the train split and of
+each fold, and fingerprints exactly which pairs were used.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import numpy as np
 
 from curate.errors import CurateError
 from curate.io.embeddings import embeddings_info, iter_batches, vector_dims, vectors
-from curate.io.spill import PairSpill, PairVectors
+from curate.io.spill import PairRows, PairSpill, PairVectors
+from curate.models.folds import fold_of
 from curate.schemas.projection import TrainingData
 from curate.schemas.tables import EncoderInfo
 
@@ -71,26 +73,61 @@ class RunningMoments:
         mean = self.total / max(self.count, 1)
         return mean, np.sqrt(np.maximum(self.squares / max(self.count, 1) - mean**2, 0.0))
 
+    @classmethod
+    def merged(cls, parts: list["RunningMoments"]) -> "RunningMoments":
+        """The moments of the union of the parts' rows (a fold's training set: the other folds)."""
+        out = cls(parts[0].dim)
+        for part in parts:
+            out.count += part.count
+            out.total += part.total
+            out.squares += part.squares
+        return out
+
 
 @dataclass
 class TrainingSplit:
-    """Both splits as memory-mapped pairs, the train statistics and the data's identity."""
+    """Every pair as one memory-mapped spill, which rows are held out, each row's fold, the
+    statistics of the train split and of each fold, and the data's identity."""
 
-    train: PairVectors
-    val: PairVectors
+    pairs: PairVectors
+    in_val: np.ndarray  # bool per row: held out for the validation metrics
+    fold: np.ndarray  # int per row: its fold (all 0 without folds)
     image_moments: RunningMoments
     text_moments: RunningMoments
+    fold_moments: list[tuple[RunningMoments, RunningMoments]]  # (image, text) over all rows of each fold
     data: TrainingData
+
+    @property
+    def train(self) -> PairRows:
+        return PairRows(self.pairs, np.flatnonzero(~self.in_val))
+
+    @property
+    def val(self) -> PairRows:
+        return PairRows(self.pairs, np.flatnonzero(self.in_val))
+
+    def outside_fold(self, k: int) -> PairRows:
+        """What projection k trains on: every pair of the other folds (validation pairs too)."""
+        return PairRows(self.pairs, np.flatnonzero(self.fold != k))
+
+    def inside_fold(self, k: int) -> PairRows:
+        """What projection k never sees, and later scores."""
+        return PairRows(self.pairs, np.flatnonzero(self.fold == k))
+
+    def moments_outside_fold(self, k: int) -> tuple[RunningMoments, RunningMoments]:
+        others = [m for j, m in enumerate(self.fold_moments) if j != k]
+        return RunningMoments.merged([m[0] for m in others]), RunningMoments.merged([m[1] for m in others])
 
 
 class SplitWriter:
-    """Routes streamed batches into the train and validation spills."""
+    """Spills streamed batches, noting each row's split and fold and accumulating statistics."""
 
-    def __init__(self, scratch: Path, *, dims: tuple[int, int], val_fraction: float) -> None:
-        self.val_fraction = val_fraction
-        self.train = PairSpill(scratch, "train", image_dim=dims[0], text_dim=dims[1])
-        self.val = PairSpill(scratch, "val", image_dim=dims[0], text_dim=dims[1])
+    def __init__(self, scratch: Path, *, dims: tuple[int, int], val_fraction: float, folds: int = 1) -> None:
+        self.val_fraction, self.folds = val_fraction, folds
+        self.spill = PairSpill(scratch, "pairs", image_dim=dims[0], text_dim=dims[1])
+        self.in_val: list[np.ndarray] = []
+        self.fold: list[np.ndarray] = []
         self.image_moments, self.text_moments = RunningMoments(dims[0]), RunningMoments(dims[1])
+        self.fold_moments = [(RunningMoments(dims[0]), RunningMoments(dims[1])) for _ in range(folds)]
         self.digest = hashlib.sha256()
         self.dropped = 0
 
@@ -108,23 +145,34 @@ class SplitWriter:
         for key, val, ok in zip(keys, in_val, finite):
             if ok:
                 self.digest.update(f"{'v' if val else 't'}{key}\n".encode())
-        train_rows, val_rows = finite & ~in_val, finite & in_val
-        self.train.append(image[train_rows], text[train_rows])
-        self.val.append(image[val_rows], text[val_rows])
+        train_rows = finite & ~in_val
+        self.spill.append(image[finite], text[finite])
+        self.in_val.append(in_val[finite])
         self.image_moments.add(image[train_rows])
         self.text_moments.add(text[train_rows])
+        fold = fold_of([k for k, ok in zip(keys, finite) if ok], self.folds)
+        self.fold.append(fold)
+        if self.folds > 1:
+            for k, (image_moments, text_moments) in enumerate(self.fold_moments):
+                rows = np.flatnonzero(finite)[fold == k]
+                image_moments.add(image[rows])
+                text_moments.add(text[rows])
 
     def finish(self, files: int) -> TrainingSplit:
+        in_val = np.concatenate(self.in_val) if self.in_val else np.zeros(0, dtype=bool)
+        fold = np.concatenate(self.fold) if self.fold else np.zeros(0, dtype=np.int64)
         data = TrainingData(
-            fingerprint=self.digest.hexdigest(), files=files, train_pairs=self.train.rows,
-            val_pairs=self.val.rows, dropped_non_finite=self.dropped,
+            fingerprint=self.digest.hexdigest(), files=files, train_pairs=int((~in_val).sum()),
+            val_pairs=int(in_val.sum()), dropped_non_finite=self.dropped,
         )
-        return TrainingSplit(self.train.open(), self.val.open(), self.image_moments, self.text_moments, data)
+        return TrainingSplit(self.spill.open(), in_val, fold, self.image_moments, self.text_moments,
+                             self.fold_moments, data)
 
 
-def split_embeddings(files: list[Path], scratch: Path, *, dims: tuple[int, int], val_fraction: float) -> TrainingSplit:
-    """Stream every file once into the two spills; refuses splits too small to train or judge."""
-    writer = SplitWriter(scratch, dims=dims, val_fraction=val_fraction)
+def split_embeddings(files: list[Path], scratch: Path, *, dims: tuple[int, int], val_fraction: float,
+                     folds: int = 1) -> TrainingSplit:
+    """Stream every file once into the spill; refuses splits (and folds) too small to train or judge."""
+    writer = SplitWriter(scratch, dims=dims, val_fraction=val_fraction, folds=folds)
     for path in files:
         writer.add_file(path)
     split = writer.finish(len(files))
@@ -135,4 +183,8 @@ def split_embeddings(files: list[Path], scratch: Path, *, dims: tuple[int, int],
             f"Too few pairs to train and validate ({len(split.train)} train, {len(split.val)} validation); "
             "embed more pairs or change --val-fraction."
         )
+    smallest = min(np.bincount(split.fold, minlength=folds)) if folds > 1 else None
+    if smallest is not None and smallest < 2:
+        raise CurateError(f"Too few pairs for --folds {folds}: a fold holds {smallest} pairs; use fewer folds "
+                          "(--folds 1 turns out-of-fold scoring off).")
     return split

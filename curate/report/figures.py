@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from curate.errors import CurateError
+from curate.report.chance import NullPicture
 from curate.report.embedding_map import EmbeddingMap
 from curate.report.stats import Histogram, ScoreStats, coarsen
 
@@ -73,6 +74,26 @@ def sweep_png(stats: ScoreStats) -> bytes:
     _mark_thresholds(ax, stats, low=edges[0], high=edges[-1])
     ax.set_title("what a threshold keeps (red dashed: common values, green dotted: quantiles)", fontsize=10, pad=46)
     ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def null_png(picture: NullPicture) -> bytes:
+    """The run's scores (bars) beside its null (line), as densities on the same bins: the
+    pairs whose captions are unrelated to their images score like the line, so the run's bars
+    above it at high similarity are what a threshold keeps for real. The dashed line is the null
+    scaled by pi0, the estimated share of unrelated pairs: the part of the bars that is chance."""
+    fig = _figure(8, 3.6)
+    ax = fig.subplots()
+    widths = np.diff(picture.edges)
+    run = picture.run / max(picture.run.sum(), 1) / widths
+    null = picture.null / max(picture.null.sum(), 1) / widths
+    ax.bar(picture.edges[:-1], run, width=widths, align="edge", color=BAR, edgecolor="white", linewidth=0.3,
+           label="the run's pairs")
+    ax.stairs(null, picture.edges, color=MARK, linewidth=1.8, label="mismatched pairs (null)")
+    ax.stairs(null * picture.pi0, picture.edges, color=MARK, linewidth=1, linestyle="--",
+              label=f"null x pi0 ({picture.pi0:.2f}): expected chance matches")
+    ax.set(xlabel="similarity", ylabel="density", title="the run's scores beside its null (same bins)")
+    ax.legend(loc="best", frameon=False, fontsize=8)
     return _png(fig)
 
 

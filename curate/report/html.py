@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Iterable
 
+from curate.index.explain import Explanation
 from curate.report.stats import ErrorRow, ScoreStats, StageRow
 from curate.report.thumbnails import ExtremePairs, Pair
+from curate.schemas.stats import ThresholdCount
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1f2328;background:#f6f8fa}
@@ -33,6 +35,7 @@ figure.pair img{display:block;margin:0 auto;width:128px;height:128px;max-width:1
 figure.pair .none{height:128px;display:flex;align-items:center;justify-content:center;background:#eee;font-size:11px;color:#57606a;text-align:center}
 figcaption{font-size:12px;margin-top:4px;word-break:break-word} figcaption b{font-size:13px}
 figcaption small{display:block;color:#57606a}
+.looks{font-size:11px;margin:4px 0 0;padding-left:18px} .looks li{margin:1px 0}
 nav a{margin-right:12px}
 """
 
@@ -55,12 +58,16 @@ class ReportData:
     map_note: str = ""
     notes: list[str] = field(default_factory=list)
     stages: list[StageRow] = field(default_factory=list)  # where the time went, from the shards' stats files
+    chance: tuple[ThresholdCount, ...] = ()  # thresholds with their expected share of chance matches
+    null_note: str = ""  # why there is no null, when there is none
+    explanations: dict[str, Explanation] = field(default_factory=dict)  # lowest pairs: what their image looks like
+    explain_note: str = ""
 
 
 SECTIONS = (
-    ("summary", "Summary"), ("histogram", "Similarity"), ("sweep", "Thresholds"), ("lowest", "Lowest aligned"),
-    ("highest", "Highest aligned"), ("map", "Embedding map"), ("errors", "Errors"), ("models", "Encoders & projection"),
-    ("time", "Time"),
+    ("summary", "Summary"), ("histogram", "Similarity"), ("sweep", "Thresholds"), ("chance", "Chance matches"),
+    ("lowest", "Lowest aligned"), ("highest", "Highest aligned"), ("map", "Embedding map"), ("errors", "Errors"),
+    ("models", "Encoders & projection"), ("time", "Time"),
 )
 
 
@@ -68,7 +75,8 @@ def render_html(data: ReportData) -> str:
     """The whole page as one string."""
     nav = "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title in SECTIONS)
     body = "\n".join([
-        _summary(data), _histogram(data), _sweep(data), _pairs("lowest", "Lowest-aligned pairs", data.extremes.lowest),
+        _summary(data), _histogram(data), _sweep(data), _chance(data),
+        _pairs("lowest", "Lowest-aligned pairs", data.extremes.lowest, data.explanations, note=data.explain_note),
         _pairs("highest", "Highest-aligned pairs", data.extremes.highest), _map(data), _errors(data), _models(data),
         _time(data),
     ])
@@ -132,18 +140,45 @@ def _sweep(data: ReportData) -> str:
     return _section("sweep", "Threshold sweep", html)
 
 
-def _pairs(sid: str, title: str, pairs: list[Pair]) -> str:
+def _chance(data: ReportData) -> str:
+    if not data.chance:
+        return _section("chance", "Chance matches", f'<p class="muted">{escape(data.null_note or "No null.")}</p>')
+    rows = [[f"<code>{escape(t.option)} {t.value:g}</code>", _n(t.kept), f"{t.fraction:.1%}", _share(t.chance_share)]
+            for t in data.chance]
+    html = _figure(data, "null", "the run's similarity beside the similarity of mismatched pairs of the same run")
+    html += ('<p class="muted">The null: mismatched pairs of this run (an image with another pair\'s caption), '
+             "scored like its pairs. Expected chance share: of the pairs a threshold keeps, the share that "
+             "would be there by chance had their captions been unrelated to their images (pi0 &times; pairs "
+             "&times; the share of the null let through, over the pairs kept).</p>")
+    html += _table(["threshold", "pairs kept", "fraction kept", "expected chance share"], rows, numeric=range(1, 4))
+    return _section("chance", "Chance matches", html)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def _pairs(sid: str, title: str, pairs: list[Pair], explained: dict[str, Explanation] | None = None, *,
+           note: str = "") -> str:
     if not pairs:
         return _section(sid, title, '<p class="muted">No pairs to show (--thumbnails 0).</p>')
-    return _section(sid, title, '<div class="grid">' + "".join(_pair(p) for p in pairs) + "</div>")
+    figures = "".join(pair_figure(p, (explained or {}).get(p.key)) for p in pairs)
+    intro = f'<p class="muted">{escape(note)}</p>' if note else ""
+    return _section(sid, title, intro + '<div class="grid">' + figures + "</div>")
 
 
-def _pair(pair: Pair) -> str:
+def pair_figure(pair: Pair, explanation: Explanation | None = None) -> str:
+    """One pair: its thumbnail, score, caption and key, and, when explained, the run's captions
+    its image lies nearest to. Captions and keys come from the data: always escaped."""
     if pair.thumbnail is not None:
         picture = f'<img alt="{escape(pair.key)}" src="{data_uri(pair.thumbnail, "image/jpeg")}">'
     else:
         picture = f'<div class="none">{escape(pair.note or "no image")}</div>'
     caption = f"<b>{pair.similarity:.4f}</b> {escape(pair.text)}<small>{escape(pair.key)}</small>"
+    if explanation is not None and explanation.nearest:
+        items = "".join(f'<li>{escape(n.text or "")} <span class="muted">{n.similarity:.3f}</span></li>'
+                        for n in explanation.nearest)
+        caption += f'<small>this image looks more like:</small><ol class="looks">{items}</ol>'
     return f'<figure class="pair">{picture}<figcaption>{caption}</figcaption></figure>'
 
 

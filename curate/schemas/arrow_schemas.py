@@ -11,7 +11,15 @@ from typing import Iterable
 
 import pyarrow as pa
 
-from curate.schemas.tables import METADATA_KEY, RESERVED_COLUMNS, EmbeddingsInfo, ScoresInfo
+from curate.schemas.tables import (
+    FALSE_MATCH_RATE,
+    METADATA_KEY,
+    PAIR_FACTS,
+    RESERVED_COLUMNS,
+    EmbeddingsInfo,
+    NullInfo,
+    ScoresInfo,
+)
 
 ERRORS_SCHEMA = pa.schema(
     [
@@ -28,15 +36,28 @@ def vector_type(dim: int) -> pa.DataType:
     return pa.list_(pa.float16(), dim)
 
 
+# What the decode step records of every pair (`PAIR_FACTS`): the image as decoded (sources often
+# lack its size, or state another one) and the caption's language, identified once.
+PAIR_FACT_FIELDS = (
+    pa.field("decoded_width", pa.int32()),
+    pa.field("decoded_height", pa.int32()),
+    pa.field("decoded_format", pa.string()),  # Pillow's name, lower-case: jpeg, png, webp, ...
+    pa.field("language", pa.string()),  # ISO 639-1 code of the caption's most likely language
+    pa.field("language_confidence", pa.float32()),  # its probability among the identifier's languages
+)
+assert tuple(f.name for f in PAIR_FACT_FIELDS) == PAIR_FACTS
+
+
 def embeddings_schema(info: EmbeddingsInfo, meta_schema: pa.Schema) -> pa.Schema:
-    """key, text, image_emb, text_emb, then the source's meta columns, with `info` attached."""
+    """key, text, image_emb, text_emb, the pair facts, then the source's meta columns, with `info` attached."""
     fields = [
         pa.field("key", pa.string(), nullable=False),
         pa.field("text", pa.string()),
         pa.field("image_emb", vector_type(info.image_encoder.dim), nullable=False),
         pa.field("text_emb", vector_type(info.text_encoder.dim), nullable=False),
+        *PAIR_FACT_FIELDS,
     ]
-    fields += [f for f in meta_schema if f.name not in RESERVED_COLUMNS]
+    fields += [f for f in meta_schema if f.name not in RESERVED_COLUMNS and f.name not in PAIR_FACTS]
     return pa.schema(fields, metadata={METADATA_KEY: info.to_bytes()})
 
 
@@ -68,18 +89,32 @@ def meta_of(schema: pa.Schema) -> pa.Schema:
     return pa.schema([f for f in schema if f.name not in RESERVED_COLUMNS])
 
 
-def scores_columns(meta_schema: pa.Schema, *, extra: tuple[str, ...] = ()) -> pa.Schema:
+def scores_columns(meta_schema: pa.Schema, *, extra: tuple[str, ...] = (), rated: bool = False) -> pa.Schema:
     """key, text, similarity (float32 cosine), the projection's `extra` float32 scores (SigLIP's
-    match probability), then the meta columns: a scores file's columns."""
+    match probability), `false_match_rate` (float64, when `rated`), then the meta columns (the
+    pair facts among them): a scores file's columns."""
     fields = [
         pa.field("key", pa.string(), nullable=False),
         pa.field("text", pa.string()),
         pa.field("similarity", pa.float32(), nullable=False),
     ]
     fields += [pa.field(name, pa.float32(), nullable=False) for name in extra]
-    return pa.schema(fields + [f for f in meta_schema if f.name not in RESERVED_COLUMNS])
+    if rated:
+        fields.append(pa.field(FALSE_MATCH_RATE, pa.float64()))  # NaN where no null could be drawn
+    return pa.schema(fields + [f for f in meta_schema if f.name not in RESERVED_COLUMNS and f.name not in extra])
 
 
-def scores_schema(info: ScoresInfo, meta_schema: pa.Schema, *, extra: tuple[str, ...] = ()) -> pa.Schema:
+def scores_schema(info: ScoresInfo, meta_schema: pa.Schema, *, extra: tuple[str, ...] = (),
+                  rated: bool = False) -> pa.Schema:
     """`scores_columns`, with `info` attached."""
-    return scores_columns(meta_schema, extra=extra).with_metadata({METADATA_KEY: info.to_bytes()})
+    return scores_columns(meta_schema, extra=extra, rated=rated).with_metadata({METADATA_KEY: info.to_bytes()})
+
+
+def null_schema(info: NullInfo) -> pa.Schema:
+    """The null distribution's pairs: which fold, which image, which caption, their score."""
+    return pa.schema([
+        pa.field("fold", pa.int32(), nullable=False),
+        pa.field("image_key", pa.string(), nullable=False),
+        pa.field("text_key", pa.string(), nullable=False),
+        pa.field("similarity", pa.float32(), nullable=False),
+    ], metadata={METADATA_KEY: info.to_bytes()})

@@ -73,6 +73,14 @@ class RunLayout:
         return self.root / "native"
 
     @property
+    def null_dir(self) -> Any:
+        """`RUN_DIR/null/`: the null distribution of each scoring projection (`<fingerprint>.parquet`)."""
+        return self.root / "null"
+
+    def null(self, scoring: str) -> Any:
+        return self.null_dir / f"{scoring}.parquet"
+
+    @property
     def dedup_dir(self) -> Any:
         """`RUN_DIR/dedup/`: dedup.parquet (key, group, kept) and summary.json."""
         return self.root / "dedup"

@@ -17,7 +17,8 @@ MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
 
 # Why a scored pair was dropped, in the order criteria are checked (first failure wins).
-DROP_REASONS = ("below_min_sim", "above_max_sim", "outside_top_fraction", "where", "duplicate")
+DROP_REASONS = ("below_min_sim", "above_max_sim", "above_max_false_match", "outside_top_fraction", "recipe", "where",
+                "duplicate")
 KEPT = "kept"
 
 

@@ -24,6 +24,7 @@ NATIVE = "native"  # `--projection native`: the encoders' own joint space, nothi
 MATCH_PROBABILITY = "match_probability"  # SigLIP's sigmoid(logit_scale * cosine + logit_bias), a scores column
 CARD_FILE = "card.json"
 WEIGHTS_FILE = "projection.safetensors"
+FOLDS_DIR = "folds"  # PROJ_DIR/folds/<k>/: the out-of-fold projections, each a projection folder of its own
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,20 @@ class TrainingData:
 
 
 @dataclass(frozen=True)
+class FoldsInfo:
+    """The out-of-fold projections of `curate train --folds K` (`PROJ_DIR/folds/<k>/`): projection k
+    was trained on every pair outside fold k, and scores the pairs of fold k."""
+
+    count: int
+    fingerprints: tuple[str, ...]  # the weights' sha256 of each fold's projection, in fold order
+    pairs: tuple[int, ...] = ()  # pairs of each fold (held out from its projection)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "FoldsInfo":
+        return cls(count=int(data["count"]), fingerprints=tuple(data["fingerprints"]), pairs=tuple(data.get("pairs", ())))
+
+
+@dataclass(frozen=True)
 class ProjectionCard:
     """Everything needed to rebuild, trust and trace a projection (`PROJ_DIR/card.json`)."""
 
@@ -71,9 +86,18 @@ class ProjectionCard:
     fingerprint: str  # sha256 of the weights file (native: of the card's other fields)
     versions: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    folds: FoldsInfo | None = None  # out-of-fold projections (`curate train --folds K`); None: score with this one
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def scoring_fingerprint(self) -> str:
+        """What scores pairs: the weights, or with folds the weights and every fold's weights."""
+        if self.folds is None:
+            return self.fingerprint
+        joined = "|".join((self.fingerprint, *self.folds.fingerprints))
+        return hashlib.sha256(joined.encode()).hexdigest()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ProjectionCard":
@@ -83,6 +107,7 @@ class ProjectionCard:
         data["text_encoder"] = EncoderInfo(**data["text_encoder"])
         data["data"] = TrainingData(**data["data"]) if data["data"] is not None else None
         data["metrics"] = ValidationMetrics(**data["metrics"]) if data["metrics"] is not None else None
+        data["folds"] = FoldsInfo.from_json(data["folds"]) if data.get("folds") else None
         return cls(**data)
 
     @classmethod
@@ -97,7 +122,7 @@ def is_native(projection: object) -> bool:
 
 def card_digest(card: ProjectionCard) -> str:
     """sha256 of every field but the fingerprint: the identity of a card that has no weights."""
-    body = {k: v for k, v in card.to_json().items() if k != "fingerprint"}
+    body = {k: v for k, v in card.to_json().items() if k != "fingerprint" and not (k == "folds" and v is None)}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

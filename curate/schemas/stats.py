@@ -16,12 +16,39 @@ class HistogramBin:
 
 @dataclass(frozen=True)
 class ThresholdCount:
-    """What `--min-sim value` keeps (similarity >= value); `label` says why it is listed."""
+    """What `--min-sim value` keeps (similarity >= value), or for `option` `--max-false-match` what
+    that keeps (false_match_rate <= value); `label` says why it is listed. `chance_share` is the
+    expected share of the kept pairs that are chance matches (None without a null, or nothing kept)."""
 
     label: str
     value: float
     kept: int
     fraction: float
+    option: str = "--min-sim"
+    chance_share: float | None = None
+
+
+@dataclass(frozen=True)
+class NullStats:
+    """The run's null distribution (mismatched pairs of the run, scored as its pairs) beside its scores.
+
+    `histogram` uses the similarity histogram's bins; `below`/`above` count null scores outside
+    them. `pi0` estimates the share of the run's pairs whose caption is unrelated to the image.
+    """
+
+    pairs: int
+    folds: int
+    seed: int
+    size: int
+    pi0: float
+    mean: float
+    std: float
+    min: float
+    max: float
+    quantiles: dict[str, float]
+    histogram: tuple[HistogramBin, ...]
+    below: int
+    above: int
 
 
 @dataclass(frozen=True)
@@ -43,6 +70,7 @@ class SimilarityStats:
     quantiles: dict[str, float]  # "p01" -> value
     histogram: tuple[HistogramBin, ...]
     thresholds: tuple[ThresholdCount, ...]
+    null: NullStats | None = None  # None for scores made before false_match_rate existed
 
     def to_json(self) -> dict:
         return asdict(self)

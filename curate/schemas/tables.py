@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: scores carry false_match_rate and their null; embeddings the pair facts; cards their folds
 METADATA_KEY = b"curate"
 
 
@@ -107,11 +107,42 @@ class EmbeddingsInfo:
 
 
 @dataclass(frozen=True)
+class NullInfo:
+    """The null distribution of a scored run (`RUN_DIR/null/<scoring>.parquet`): mismatched pairs
+    of the run (the image of one pair with the caption of another), scored as its pairs are.
+
+    Its identity is the scoring projection (`projection`: the card's scoring fingerprint), the
+    embeddings it was drawn from, the seed and the size; `digest` names its scores, so a scores
+    file can tell whether its `false_match_rate` was computed against the null there now.
+    """
+
+    projection: str
+    folds: int  # 1, or the card's out-of-fold projections: pairs are drawn within a fold, scored by its projection
+    seed: int
+    size: int  # mismatched pairs asked for
+    pairs: int  # mismatched pairs scored (all of them within folds, for a run too small for `size`)
+    images: int  # sampled pairs whose images and captions were recombined
+    embeddings: str  # digest of the embeddings files' names, rows and sizes
+    digest: str = ""  # sha256 of the folds and scores: what rates were computed against
+    versions: dict[str, str] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "NullInfo":
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True)
 class ScoresInfo:
     """The schema metadata of a `scores/<shard-id>.parquet` file.
 
     `source` and `format` point back at the shard so `filter` can re-read the original image
-    bytes; `projection` is the fingerprint of the projection card that produced the scores.
+    bytes; `projection` is the fingerprint of the projection card that produced the scores;
+    `null` the null distribution its `false_match_rate` column was computed against (None for
+    scores made before the column existed).
     """
 
     shard_id: str
@@ -122,13 +153,16 @@ class ScoresInfo:
     versions: dict[str, str]
     columns: dict[str, str] = field(default_factory=dict)  # carried from the embeddings, for `filter`
     schema_version: int = SCHEMA_VERSION
+    null: NullInfo | None = None
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "ScoresInfo":
-        return cls(**json.loads(raw))
+        data = json.loads(raw)
+        data["null"] = NullInfo(**data["null"]) if data.get("null") else None
+        return cls(**data)
 
 
 def read_scores_info(schema: pa.Schema) -> ScoresInfo:
@@ -136,7 +170,12 @@ def read_scores_info(schema: pa.Schema) -> ScoresInfo:
     return ScoresInfo.from_bytes(schema.metadata[METADATA_KEY])
 
 
-RESERVED_COLUMNS = frozenset({"key", "text", "image_emb", "text_emb", "similarity", "match_probability", "image"})
+FALSE_MATCH_RATE = "false_match_rate"  # scores column: share of the run's mismatched pairs scoring at least as high
+# What `embed` learns of each pair while decoding (embeddings and scores columns; a source's meta
+# columns of the same names give way to them).
+PAIR_FACTS = ("decoded_width", "decoded_height", "decoded_format", "language", "language_confidence")
+RESERVED_COLUMNS = frozenset({"key", "text", "image_emb", "text_emb", "similarity", "match_probability", "image",
+                              FALSE_MATCH_RATE})
 
 
 def read_embeddings_info(schema: pa.Schema) -> EmbeddingsInfo:

@@ -29,6 +29,8 @@ from curate.io.predicate import PREDICATE_COLUMN, Predicate, bind_predicate, par
 from curate.io.run_database import lock, one_line, open_connection, table_dataset, union_schema
 from curate.schemas.config.flow import FilterConfig
 from curate.schemas.manifest import KEPT
+from curate.schemas.tables import FALSE_MATCH_RATE
+from curate.subsets.recipes import RECIPE_COLUMN, Recipe
 
 if TYPE_CHECKING:
     import duckdb
@@ -99,11 +101,14 @@ class ScoresDatabase:
     """An in-memory DuckDB connection with a `scores` view over the given scores files, one view
     per file (`shard_view`), the parsed `--where` as a column of each, and the dedup table."""
 
-    def __init__(self, files: list[Path], *, where: str | None = None, dedup: Path | None = None) -> None:
+    def __init__(self, files: list[Path], *, where: str | None = None, dedup: Path | None = None,
+                 recipe: Recipe | None = None) -> None:
         self.files = [str(f) for f in files]
         self.con: duckdb.DuckDBPyConnection = open_connection()
         self.schema = self._guard(lambda: union_schema(files), what="reading the scores files")
         self.predicate: Predicate | None = parse_predicate(where, self.con) if where is not None else None
+        self.recipe_predicate_option = f"--recipe {recipe.name}" if recipe else ""
+        self.recipe_predicate = parse_predicate(recipe.where, self.con, option=self.recipe_predicate_option) if recipe else None
         self._views: dict[str, str] = {}
         self._add_view(SCORES_VIEW, self.files)
         if dedup is not None:
@@ -121,6 +126,8 @@ class ScoresDatabase:
         rows = self.con.table(f"{name}_rows")
         if self.predicate is not None:
             rows = bind_predicate(self.predicate, rows)
+        if self.recipe_predicate is not None:  # the same parse and bind as --where: never pasted
+            rows = bind_predicate(self.recipe_predicate, rows, option=self.recipe_predicate_option, column=RECIPE_COLUMN)
         rows.create_view(name)
         if len(files) == 1:
             self._views[files[0]] = name
@@ -184,6 +191,19 @@ def _top_fraction(config: FilterConfig, top: TopThreshold | None) -> Criterion |
     return Criterion("outside_top_fraction", sql, {"top_sim": top.similarity, "top_key": top.key})
 
 
+def _max_false_match(config: FilterConfig, _top: TopThreshold | None) -> Criterion | None:
+    """Pairs no more often matched by the run's mismatched pairs than asked (NaN, no null: dropped)."""
+    if config.max_false_match is None:
+        return None
+    return Criterion("above_max_false_match", f"NOT isnan(coalesce({FALSE_MATCH_RATE}, random())) AND "
+                     f"{FALSE_MATCH_RATE} <= $max_false_match", {"max_false_match": float(config.max_false_match)})
+
+
+def _recipe(config: FilterConfig, _top: TopThreshold | None) -> Criterion | None:
+    """The recipe's predicate, as the column `bind_predicate` computed (NULL already false)."""
+    return None if config.recipe is None else Criterion("recipe", RECIPE_COLUMN)
+
+
 def _where(config: FilterConfig, _top: TopThreshold | None) -> Criterion | None:
     """The user's predicate, as the column `bind_predicate` computed (NULL already false)."""
     return None if config.where is None else Criterion("where", PREDICATE_COLUMN)
@@ -198,7 +218,7 @@ def _dedup(config: FilterConfig, _top: TopThreshold | None) -> Criterion | None:
 
 # Checked in this order (DROP_REASONS's); a dropped row counts under the first it fails.
 CRITERIA: tuple[Callable[[FilterConfig, TopThreshold | None], Criterion | None], ...] = (
-    _min_sim, _max_sim, _top_fraction, _where, _dedup,
+    _min_sim, _max_sim, _max_false_match, _top_fraction, _recipe, _where, _dedup,
 )
 
 

@@ -16,6 +16,7 @@ from tests.pipelines.index_runs import (  # noqa: F401  (index, search, dedup)
 from tests.pipelines.joint_runs import clip_run, png_shards, siglip_run  # noqa: F401  (CLIP/SigLIP, native)
 from tests.pipelines.scene_runs import projections, scene_run, scored_scene_run  # noqa: F401  (train/score/stats)
 from tests.pipelines.scored_runs import scored_run  # noqa: F401  (a scored run for report and sql tests)
+from tests.pipelines.swapped_runs import swapped_run  # noqa: F401  (10% wrong captions: false-match rate, explain)
 from tests.tiny_models import tiny_image_model, tiny_text_model
 
 

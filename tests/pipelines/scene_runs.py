@@ -32,8 +32,9 @@ from curate.synthetic.shards import write_scenes
 
 SCENES, SHARDS = 600, 3
 WIDE_RESNET = dict(embedding_size=64, hidden_sizes=[64, 128, 256, 512], depths=[1, 1, 1, 1])
-# Few pairs, so small batches, a small shared space and a quarter held out for honest metrics.
-TEST_TRAINING = dict(epochs=60, batch_size=64, lr=3e-3, dim=128, val_fraction=0.25, device="cpu")
+# Few pairs, so small batches, a small shared space and a quarter held out for honest metrics; one
+# projection (no out-of-fold ones): these fixtures are about the projection itself.
+TEST_TRAINING = dict(epochs=60, batch_size=64, lr=3e-3, dim=128, val_fraction=0.25, device="cpu", folds=1)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,6 @@ def scored_scene_run(scene_run: SceneRun, projections: dict[str, Path], tmp_path
 
 def tiny_projection(run: Path, out: Path) -> Path:
     """A small contrastive projection of `run`'s vectors, trained in seconds, for scoring tests."""
-    run_train(TrainConfig(run_dir=run, out=out, dim=8, epochs=2, batch_size=8, val_fraction=0.25, device="cpu"),
+    run_train(TrainConfig(run_dir=run, out=out, dim=8, epochs=2, batch_size=8, val_fraction=0.25, device="cpu", folds=1),
               quiet=True)
     return out

@@ -26,7 +26,7 @@ from curate.pipelines.filter import run_filter
 from curate.pipelines.score import run_score
 from curate.schemas.config.flow import EmbedConfig, FilterConfig, ScoreConfig
 from curate.schemas.sample import ErrorKind, Sample
-from curate.schemas.tables import RESERVED_COLUMNS, read_scores_info
+from curate.schemas.tables import FALSE_MATCH_RATE, PAIR_FACTS, RESERVED_COLUMNS, read_scores_info
 from curate.synthetic.scenes import render_scene
 from tests.pipelines.scene_runs import one_thread, tiny_projection
 
@@ -91,7 +91,7 @@ def test_scores_read_as_one_table_by_every_tool(mixed, tmp_path):
     import polars as pl
 
     scores = mixed.run / "scores"
-    want = {"key", "text", "similarity"} | mixed.meta
+    want = {"key", "text", "similarity", FALSE_MATCH_RATE, *PAIR_FACTS} | mixed.meta  # scores' own columns, then meta
     assert {"NSFW", "similarity_from_source", "seed", "file_name", "aesthetic", "status"} <= want
     rows = pq.read_table(mixed.run / "scores").num_rows
 
@@ -185,8 +185,9 @@ def test_webdataset_subset_reads_with_webdataset_and_keeps_meta(mixed, subsets):
         assert sample["txt"] == source["text"] and meta["similarity"] == pytest.approx(source["similarity"])
         image = next(sample[e] for e in ("png", "jpg", "webp") if e in sample)
         assert image.size[0] > 0
-        named = {k for k in source if k not in RESERVED_COLUMNS and source[k] is not None} - {"file_name"}
-        assert named <= set(meta)  # every meta field that has a value is in the .json
+        # the pair facts are the scores' own columns, not the source's meta: subsets do not carry them (yet)
+        named = {k for k in source if k not in RESERVED_COLUMNS and source[k] is not None} - {"file_name", *PAIR_FACTS}
+        assert named <= set(meta)  # every source meta field that has a value is in the .json
 
 
 def test_tar_meta_beyond_img2datasets_fields_survives_filter_then_embed(mixed, subsets, tiny_encoders, tmp_path):

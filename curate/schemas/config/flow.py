@@ -22,6 +22,11 @@ from curate.schemas.tables import EncoderInfo
 DEFAULT_IMAGE_MODEL = "microsoft/resnet-50"
 DEFAULT_TEXT_MODEL = "bert-base-uncased"
 MAX_BINS = 10_000  # `stats --bins`: more bars than a terminal or a JSON reader has use for
+DEFAULT_FOLDS = 5  # `train --folds`: out-of-fold scoring is the default (docs/filtering.md says what it costs)
+MAX_FOLDS = 100
+DEFAULT_NULL_PAIRS = 10_000  # `score --null-pairs`: a false-match rate of 0.01 then rests on 100 mismatches
+MIN_NULL_PAIRS = 100
+RECIPE_NAMES = ("datacomp-basic", "laion")  # `curate.subsets.recipes.RECIPES` holds exactly these
 DEFAULT_BATCH_BYTES = "256MiB"  # one member at the size cap (io.safety.MAX_MEMBER_BYTES) fills a batch
 DEFAULT_MAX_PIXELS = 64_000_000  # decoded pixels above which an image is refused as a decompression bomb
 EXECUTOR_NAMES = ("local", "ray")  # `curate.runtime.executors.EXECUTORS` holds exactly these
@@ -209,6 +214,9 @@ class TrainConfig:
                                  check=within(0, 1, low_open=True, high_open=True))
     max_val_pairs: int = option(5000, "Held-out pairs the validation metrics use at most.", check=at_least(2))
     seed: int = option(0, "Same seed and same data give byte-identical weights.")
+    folds: int = option(DEFAULT_FOLDS, "Also train this many out-of-fold projections: `score` then scores each "
+                        "pair with one that never saw it, so a wrong caption seen in training cannot hide "
+                        "(1: off).", check=within(1, MAX_FOLDS))
     device: str = device_option()
 
     def validate(self) -> None:
@@ -231,7 +239,12 @@ class ScoreConfig:
     workers: int = workers_option("Decode worker processes, for shards not yet embedded.")
     format: str | None = format_option()
     columns: ColumnsConfig = nested(ColumnsConfig)  # for the shards this run embeds
-    overwrite: bool = option(False, "Rescore shards already scored by this projection (never re-embeds).")
+    overwrite: bool = option(False, "Redraw the null and rescore shards already scored by this projection "
+                             "(never re-embeds).")
+    null_pairs: int = option(DEFAULT_NULL_PAIRS, "Mismatched pairs of the run (an image with another pair's caption) "
+                             "scored as the null that each pair's false_match_rate is counted against; a smaller "
+                             "run gives every mismatch there is.", check=at_least(MIN_NULL_PAIRS))
+    null_seed: int = option(0, "Seed of the null's sample of pairs (drawn by key hash, never by file order).")
     max_pixels: int = DEFAULT_MAX_PIXELS
     executor: ExecutorConfig = nested(ExecutorConfig)  # also runs the embedding of new shards
 
@@ -256,6 +269,7 @@ class StatsConfig:
         (0.2, 0.3, 0.5, 0.8), "A --min-sim value to count pairs kept at (repeatable).",
         flags=("--threshold", "-t"), check=each(within(-1, 1, **COSINE)))
     top_fractions: tuple[float, ...] = (0.5, 0.25, 0.1)  # quantile-based thresholds: keep the top x
+    false_matches: tuple[float, ...] = (0.001, 0.01, 0.05, 0.1)  # --max-false-match marks, for rated runs
     quantiles: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
     bins: int = option(20, "Histogram bars.", check=within(1, MAX_BINS, note=", bars a terminal can show"))
     json: bool = option(False, "Print machine-readable JSON on stdout instead of tables.", flags=("--json",))
@@ -285,6 +299,12 @@ class FilterConfig:
     top_fraction: float | None = option(
         None, "Keep the best fraction (0, 1] of the run's pairs by similarity.", flags=("--top-fraction",),
         check=within(0, 1, low_open=True, note=", e.g. 0.3 keeps the best 30%"))
+    max_false_match: float | None = option(
+        None, "Keep pairs whose false_match_rate (the share of the run's mismatched pairs that score at least as "
+        "high) is at most this, in [0, 1]: the same meaning for every projection.", flags=("--max-false-match",),
+        check=within(0, 1, note=", a share of mismatched pairs"))
+    recipe: str | None = option(None, "A published filter: datacomp-basic or laion (see docs/filtering.md).",
+                                flags=("--recipe",), check=one_of(RECIPE_NAMES))
     where: str | None = option(
         None, "SQL predicate over score and meta columns, e.g. \"sampler = 'k_lms' AND width >= 512\".",
         flags=("--where",), check=not_blank)

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.schemas.config.checks import at_least, local_only
+from curate.schemas.config.checks import at_least, local_only, within
 from curate.schemas.config.flow import run_dir_argument
 from curate.schemas.config.options import argument, check_fields, option
+
+MAX_EXPLAINED = 100  # the page stays readable; all share one pass over the run's captions per fold projection
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,8 @@ class ReportConfig:
     thumbnails: int = option(24, "Pairs shown as thumbnails: half lowest-, half highest-aligned.", check=at_least(0))
     sample: int = option(5000, "Points sampled for the 2-D embedding map (0: no map).", check=at_least(0))
     shard_panels: int = option(12, "Per-shard histograms drawn (lowest-mean shards first).", check=at_least(0))
+    explain: int = option(12, "Lowest-aligned pairs shown with the run's captions their image lies nearest to "
+                          "(what it looks more like; 0: none).", check=within(0, MAX_EXPLAINED))
     thumbnail_px: int = 128
     seed: int = 0
 

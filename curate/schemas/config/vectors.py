@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.schemas.config.checks import at_least, one_of, size_at_least, within
+from curate.schemas.config.checks import at_least, not_blank, one_of, size_at_least, within
 from curate.schemas.config.flow import device_option, projection_option, run_dir_argument
 from curate.schemas.config.options import check_fields, option
 
@@ -48,15 +48,23 @@ class SearchConfig:
     run_dir: Path = run_dir_argument("Run directory with an index (made by `curate index`).", "search path")
     text: str | None = option(None, "Find the pairs whose images show this.", flags=("--text",))
     image: Path | None = option(None, "Find the pairs whose images look like this file.", flags=("--image",))
-    k: int = option(20, "How many pairs to return.", flags=("-k",), check=within(1, MAX_K))
+    key: str | None = option(None, "Query with the stored image of this pair of the run (its key).", flags=("--key",),
+                             check=not_blank)
+    explain: bool = option(False, "With --key: the run's captions nearest to the pair's image, what it looks more "
+                           "like (the index when built, else an exact search in the space that scored it).",
+                           flags=("--explain",))
+    k: int = option(20, "How many pairs (or, with --explain, captions) to return.", flags=("-k",),
+                    check=within(1, MAX_K))
     target: str = option("image", "Index searched: image (default) or text (captions).", check=one_of(("image", "text")))
     json: bool = option(False, "Print JSON on stdout instead of a table.", flags=("--json",))
     device: str = device_option("auto, cpu or cuda (encoders and FAISS).")
 
     def validate(self) -> None:
         check_fields(self)
-        if (self.text is None) == (self.image is None):
-            raise CurateError("Give exactly one query: --text \"...\" or --image FILE.")
+        if sum(q is not None for q in (self.text, self.image, self.key)) != 1:
+            raise CurateError("Give exactly one query: --text \"...\", --image FILE or --key KEY.")
+        if self.explain and self.key is None:
+            raise CurateError("--explain explains a pair of the run: give its --key.")
         if self.text is not None and not self.text.strip():
             raise CurateError("--text is empty; give words to search for.")
 
