@@ -3,8 +3,8 @@
     python benchmarks/cpu_threads.py [--pairs 256] [--rounds 3] [--workers N] [--models tiny|base]
 
 Runs the same embed job in a fresh process per run, interleaved over rounds, three ways:
-  * `cores left`: what curate does, torch's intra-op threads = cores - decode processes;
-  * `all cores`: torch's own default, one thread per core beside the decode processes;
+  * `cores left`: torch's intra-op threads = cores - decode processes (what curate once did);
+  * `all cores`: what curate does (torch's own default), one thread per usable core;
   * `OMP_NUM_THREADS=1`: one model thread, whatever the machine (what a 1-CPU Ray worker gets).
 Prints each run's wall time (process start to exit: imports, model load, the run) and the
 run's own seconds and pairs/s (its bar's clock, model loading included). `tiny` are the
@@ -33,15 +33,16 @@ import curate.runtime.threads as threads
 from curate.pipelines.embed import run_embed
 from curate.schemas.config.flow import EmbedConfig, EncoderConfig
 args = json.loads(sys.argv[1])
-if args["mode"] == "all cores":
-    threads.model_threads = lambda decode_workers, cores: cores  # torch's own default
+if args["mode"] == "cores left":  # one core per decode process taken from the model
+    usable = threads.usable_cores
+    threads.usable_cores = lambda: max(1, usable() - args["workers"])
 enc = EncoderConfig(image_model=args["image"], text_model=args["text"], device="cpu")
 cfg = EmbedConfig(inputs=(Path(args["shards"]),), out=Path(args["out"]), encoders=enc, batch_size=args["batch"],
                   workers=args["workers"])
 summary = run_embed(cfg, quiet=True)
 print(json.dumps({"pairs": summary.pairs, "seconds": summary.seconds}))
 """
-MODES = ("cores left", "all cores", "OMP_NUM_THREADS=1")
+MODES = ("all cores", "cores left", "OMP_NUM_THREADS=1")
 
 
 def tiny_models(folder: Path) -> tuple[str, str]:

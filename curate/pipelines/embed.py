@@ -37,7 +37,7 @@ from curate.models.preprocess import DecodedBatch
 from curate.runtime.executors import make_executor
 from curate.runtime.jobs import ShardJob, ignore_progress
 from curate.runtime.pool import OrderedPool
-from curate.runtime.threads import give_model_the_cores_left
+from curate.runtime.threads import give_model_the_usable_cores
 from curate.runtime.timing import StageTimer
 from curate.schemas.arrow_schemas import embeddings_schema
 from curate.schemas.config.flow import EmbedConfig
@@ -219,7 +219,7 @@ class EmbedWorker:
     def __init__(self, config: EmbedConfig) -> None:
         self.config = config
         self.startup = StageTimer()
-        threads = give_model_the_cores_left(config.workers)
+        threads = give_model_the_usable_cores()
         with self.startup.stage("load models"):
             self.encoders = load_encoders(config.encoders)
         self.device = str(self.encoders.device)

@@ -149,19 +149,21 @@ def test_which_cluster_is_joined_and_why(monkeypatch, tmp_path):
     assert choose_target("10.4.4.4:7000").why == "--ray-address 10.4.4.4:7000"
 
 
-def test_the_model_gets_the_cores_the_decode_processes_leave(monkeypatch):
+def test_the_model_gets_the_cores_the_process_may_use(monkeypatch):
     import torch
 
-    from curate.runtime.threads import give_model_the_cores_left, model_threads, usable_cores
+    from curate.runtime.threads import give_model_the_usable_cores, usable_cores
 
-    assert model_threads(1, cores=2) == 1 and model_threads(3, cores=16) == 13 and model_threads(8, cores=4) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a Ray worker of 1 CPU gets this set
     assert usable_cores() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "100000")  # more than the machine: the affinity wins
+    assert usable_cores() == len(os.sched_getaffinity(0))
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert 1 <= usable_cores() <= (os.cpu_count() or 1)
     before = torch.get_num_threads()
     try:
-        assert give_model_the_cores_left(0) == torch.get_num_threads() == usable_cores()
+        torch.set_num_threads(1)
+        assert give_model_the_usable_cores() == torch.get_num_threads() == usable_cores()
     finally:
         torch.set_num_threads(before)
 
