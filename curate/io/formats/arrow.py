@@ -19,7 +19,6 @@ from curate.io.formats.base import register_reader
 from curate.io.formats.columnar import ColumnarReader
 from curate.io.location import Location, RemotePath
 
-
 Reader = Union[pa.ipc.RecordBatchStreamReader, pa.ipc.RecordBatchFileReader]
 
 

@@ -35,7 +35,6 @@ from curate.io.formats.meta import renamed_columns
 from curate.io.formats.naming import IMAGE_EXTENSIONS, image_file_name
 from curate.io.formats.writing import AtomicShardWriter
 from curate.io.location import Location
-from curate.io.tables import table_rows, table_schema
 from curate.io.safety import (
     MAX_MEMBER_BYTES,
     SHARD_ERRORS,
@@ -47,6 +46,7 @@ from curate.io.safety import (
     record_or_error,
     resolve_inside,
 )
+from curate.io.tables import table_rows, table_schema
 from curate.schemas.config.flow import ColumnsConfig
 from curate.schemas.sample import ErrorKind, Record, Sample
 from curate.schemas.tables import RESERVED_COLUMNS

@@ -28,6 +28,7 @@ from typing import Any, BinaryIO, Callable, Container, Iterable, Iterator, Seque
 
 import pyarrow as pa
 
+from curate.io import location
 from curate.io.formats import img2dataset
 from curate.io.formats.base import ShardReader, register_reader, register_writer
 from curate.io.formats.meta import (
@@ -47,7 +48,6 @@ from curate.io.formats.naming import (
 from curate.io.formats.tar_index import TarMember, tar_index
 from curate.io.formats.tar_out import TarOut
 from curate.io.formats.writing import AtomicShardWriter
-from curate.io import location
 from curate.io.location import Location, open_in_place
 from curate.io.safety import (
     SHARD_ERRORS,
@@ -105,13 +105,14 @@ class WebDatasetReader(ShardReader):
 
     format_name = "webdataset"
     streams = True
+    _typed_from_head = False  # the meta was typed from a URL tar's first members (`_read_head`)
     _unknown_noted = False
     _started: Iterator[Any] | None = None  # a URL tar's stream, begun by `_read_head`
 
     @cached_property
-    def _typed_from_prefix(self) -> bool:
-        """Whether the meta was typed from the first JSON members only (a URL, no status file)."""
-        return not isinstance(self.shard.path, Path) and img2dataset.status_schema(self.shard.path) is None
+    def _status(self) -> pa.Schema | None:
+        """img2dataset's status file's schema, None without one; read once (at a URL, a request)."""
+        return img2dataset.status_schema(self.shard.path)
 
     @classmethod
     def matches(cls, path: Location) -> bool:
@@ -128,7 +129,7 @@ class WebDatasetReader(ShardReader):
     @cached_property
     def _meta_layout(self) -> tuple[pa.Schema, dict[str, str]]:
         """The meta schema and JSON field -> meta column (reserved names suffixed `_from_source`)."""
-        status = img2dataset.status_schema(self.shard.path)
+        status = self._status
         if status is not None:
             fields = [f for f in status if f.name not in img2dataset.REPEATED_FIELDS and is_scalar(f.type)]
             schema = pa.schema(fields)
@@ -171,12 +172,13 @@ class WebDatasetReader(ShardReader):
             if objects and size >= location.STREAM_BLOCK:
                 break
         self._started = itertools.chain(head, stream)
+        self._typed_from_head = True
         return objects
 
     def estimate_count(self) -> int | None:
         """Distinct image keys from a header-only scan (plus the failed downloads when img2dataset's
         status file says how many URLs there were); None for compressed tars."""
-        if img2dataset.status_schema(self.shard.path) is not None:
+        if self._status is not None:
             return img2dataset.status_rows(self.shard.path)
         if not self.shard.path.name.lower().endswith(".tar"):
             return None
@@ -236,7 +238,7 @@ class WebDatasetReader(ShardReader):
 
     def _failed_downloads(self) -> Iterator[SampleError]:
         """img2dataset's failed URLs, listed in its status file beside the tar."""
-        if img2dataset.status_schema(self.shard.path) is None:
+        if self._status is None:
             return
         for key, status, message in img2dataset.failed_downloads(self.shard.path):
             error = img2dataset.failure(self.key(key), status, message)
@@ -277,14 +279,14 @@ class WebDatasetReader(ShardReader):
                 log.warning("%s: unreadable JSON, meta left empty: %s", self.key(group.key), exc)
         schema, names = self._meta_layout
         fields = values if isinstance(values, dict) else {}
-        self._note_unknown(group.key, fields.keys() - names.keys() - set(img2dataset.REPEATED_FIELDS))
+        if self._typed_from_head and not self._unknown_noted:
+            self._note_unknown(group.key, fields.keys() - names.keys() - img2dataset.REPEATED_FIELDS)
         renamed = {names[k]: json_text(v) for k, v in fields.items() if k in names}
         return typed_meta(renamed, schema)
 
-
     def _note_unknown(self, key: str, unknown: set[str]) -> None:
         """Logs, once per shard, JSON fields a tar at a URL was typed without."""
-        if unknown and self._typed_from_prefix and not self._unknown_noted:
+        if unknown:
             self._unknown_noted = True
             log.warning("%s: JSON fields %s first appear after the first request the meta was typed from; "
                         "they are not kept (img2dataset's status file beside the tar types them all)",
