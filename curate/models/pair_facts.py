@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from curate.models.language import identify
+from curate.models.language import identifier, identify
 from curate.models.preprocess import DecodedBatch, ImagePreprocess, decode_batch
 
 
@@ -24,6 +24,13 @@ def decode_pairs(payload: tuple[list[bytes], list[str]], prep: ImagePreprocess) 
     decoded = decode_batch(images, prep)
     decoded.languages = identify([texts[i] for i in decoded.ok])
     return decoded
+
+
+def warm_decoder() -> None:
+    """Load what a decode worker's first batch needs (the language model takes about a second),
+    run as the worker starts: `embed` starts its workers before loading the encoders, so this
+    happens while the model loads instead of while the model waits for its first batch."""
+    identifier()
 
 
 def fact_columns(decoded: DecodedBatch) -> dict[str, list[Any]]:

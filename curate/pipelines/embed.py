@@ -32,7 +32,7 @@ from curate.io.run_lock import hold
 from curate.io.stats_files import write_outcome
 from curate.io.tables import ParquetTableWriter, table_schema
 from curate.models.encoders import Encoders, load_encoders
-from curate.models.pair_facts import decode_pairs, fact_columns
+from curate.models.pair_facts import decode_pairs, fact_columns, warm_decoder
 from curate.models.preprocess import DecodedBatch
 from curate.runtime.executors import make_executor
 from curate.runtime.jobs import ShardJob, ignore_progress
@@ -220,14 +220,20 @@ class EmbedWorker:
         self.config = config
         self.startup = StageTimer()
         threads = give_model_the_usable_cores()
-        with self.startup.stage("load models"):
-            self.encoders = load_encoders(config.encoders)
+        # Started first: the decode workers start up and warm while the encoders load. Look-ahead:
+        # as many batches as keep the workers busy, and at most a few batches' bytes.
+        self.pool = OrderedPool(config.workers, max_in_flight_bytes=LOOKAHEAD_BATCHES * config.batch_bytes,
+                                warm_up=warm_decoder).__enter__()
+        try:
+            with self.startup.stage("load models"):
+                self.encoders = load_encoders(config.encoders)
+        except BaseException:
+            self.pool.__exit__(None, None, None)
+            raise
         self.device = str(self.encoders.device)
         log.info("encoders on %s (%d model thread%s beside %d decode process%s): %s + %s", self.device, threads,
                  "s" if threads != 1 else "", config.workers, "es" if config.workers != 1 else "",
                  config.encoders.image_checkpoint, config.encoders.text_checkpoint)
-        # Look-ahead: as many batches as keep the workers busy, and at most a few batches' bytes.
-        self.pool = OrderedPool(config.workers, max_in_flight_bytes=LOOKAHEAD_BATCHES * config.batch_bytes).__enter__()
         self.mirror = ShardMirror(sidecars_of, in_place=streams_in_place)
 
     def run(self, shard: Shard, advance: Callable[[int], None] = ignore_progress,

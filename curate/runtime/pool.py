@@ -20,16 +20,20 @@ R = TypeVar("R")
 class OrderedPool:
     """Runs `fn` over items in `workers` spawned processes (inline when `workers == 0`)."""
 
-    def __init__(self, workers: int, *, max_in_flight: int | None = None, max_in_flight_bytes: int | None = None) -> None:
+    def __init__(self, workers: int, *, max_in_flight: int | None = None, max_in_flight_bytes: int | None = None,
+                 warm_up: Callable[[], None] | None = None) -> None:
+        """`warm_up` runs once in each worker as it starts (what a first task would otherwise pay
+        for, such as loading a model), so a pool started early is ready when the work comes."""
         self.workers = workers
         self.max_in_flight = max_in_flight or max(2, workers * 3)
         self.max_in_flight_bytes = max_in_flight_bytes
+        self.warm_up = warm_up
         self._pool: Any = None
 
     def __enter__(self) -> "OrderedPool":
         if self.workers > 0:
             # spawn: workers never inherit the parent's torch threads or CUDA context
-            self._pool = mp.get_context("spawn").Pool(self.workers)
+            self._pool = mp.get_context("spawn").Pool(self.workers, initializer=self.warm_up)
         return self
 
     def __exit__(self, *_: Any) -> None:
