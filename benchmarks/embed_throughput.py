@@ -8,6 +8,9 @@ Prints, for the same models and machine in one run:
   * bare model forward pairs/s (image + text towers on pre-decoded, pre-read inputs),
   * end-to-end `curate embed` pairs/s (read, decode in workers, encode, write) and the ratio,
   * peak RSS of the embed process at 1x and 4x the data.
+Each round runs both sides in a fresh process of their own (model loading excluded from both;
+the bare side also leaves out a warm-up batch), so neither is timed in a process that has
+already run the model for many rounds while the other starts cold.
 Without model arguments it builds encoders of `--shape` with random weights: ResNet-50 and
 BERT-base (the defaults), or CLIP ViT-B/32 (`openai/clip-vit-base-patch32`'s shape): the
 same compute, no download. Inputs are rendered 384-px JPEGs.
@@ -82,6 +85,14 @@ def random_clip(folder: Path) -> tuple[str, str]:
 SHAPES: dict[str, Callable[[Path], tuple[str, str]]] = {"resnet50-bert": default_models, "clip-vit-b32": random_clip}
 
 
+def bare_in_fresh_process(image_model: str, text_model: str, shards: Path, *, batch: int) -> float:
+    """`bare_forward` timed once in a process of its own, as `curate embed` runs in one."""
+    args = [sys.executable, __file__, "--bare-only", "--image-model", image_model, "--text-model", text_model,
+            "--shards", str(shards), "--batch-size", str(batch)]
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def bare_forward(image_model: str, text_model: str, shards: Path, *, batch: int) -> Callable[[], float]:
     """A timer of the two towers alone on inputs decoded and read beforehand (pairs/s)."""
     from curate.io.formats.detect import find_shards, reader_for
@@ -128,7 +139,12 @@ def main() -> None:
     parser.add_argument("--model", help="one CLIP-family checkpoint for both towers (hub id or directory)")
     parser.add_argument("--shape", choices=sorted(SHAPES), default="resnet50-bert",
                         help="random-weight encoders to build when no model is given")
+    parser.add_argument("--bare-only", action="store_true", help=argparse.SUPPRESS)  # one bare round, in a child
+    parser.add_argument("--shards", help=argparse.SUPPRESS)
     opts = parser.parse_args()
+    if opts.bare_only:
+        print(bare_forward(opts.image_model, opts.text_model, Path(opts.shards), batch=opts.batch_size)())
+        return
     root = Path(tempfile.mkdtemp(prefix="curate-bench-"))
     if opts.model:
         image_model = text_model = opts.model
@@ -138,10 +154,9 @@ def main() -> None:
         image_model, text_model = SHAPES[opts.shape](root)
     one = make_shards(root / "x1", pairs=opts.pairs)
     four = make_shards(root / "x4", pairs=4 * opts.pairs)
-    bare_timer = bare_forward(image_model, text_model, one, batch=opts.batch_size)
     bares, rates = [], []
     for round_ in range(opts.rounds):  # interleaved, so load from elsewhere hits both alike
-        bares.append(bare_timer())
+        bares.append(bare_in_fresh_process(image_model, text_model, one, batch=opts.batch_size))
         e2e = end_to_end(image_model, text_model, one, root / f"run1-{round_}", batch=opts.batch_size, workers=opts.workers)
         rates.append(e2e["pairs"] / e2e["seconds"])
     e2e4 = end_to_end(image_model, text_model, four, root / "run4", batch=opts.batch_size, workers=opts.workers)
