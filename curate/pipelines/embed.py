@@ -162,7 +162,7 @@ class ShardEmbedder:
 
     def _embed_all(self, emb: ParquetTableWriter, errors: ErrorTable) -> int:
         stream = self.pool.map(decode_pairs, self._batches(errors), args=(self.prep,), payload=pair_payload,
-                               size=batch_bytes)
+                               size=batch_bytes, shared=("pixels", self._pixel_bytes()))
         pairs = 0
         while True:
             with self.timer.stage("read+decode wait"):
@@ -173,6 +173,10 @@ class ShardEmbedder:
             pairs += self._embed_batch(batch, decoded, emb, errors)
             self.advance(len(batch))
             del item, batch, decoded  # dropped before the next batch is read, not after
+
+    def _pixel_bytes(self) -> int:
+        """The most a batch's uint8 crops take: the size of a shared-memory slot."""
+        return self.config.batch_size * self.prep.crop * self.prep.crop * 3
 
     def _embed_batch(self, batch: list[Sample], decoded: DecodedBatch, emb: ParquetTableWriter, errors: ErrorTable) -> int:
         for index, kind, message in decoded.failed:

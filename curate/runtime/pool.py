@@ -5,6 +5,11 @@ with the dataset. `OrderedPool.map` keeps at most `max_in_flight` tasks queued, 
 `max_in_flight_bytes` of their payloads (a shard of huge images fills the byte budget long
 before the count): the reader stays only a few batches ahead of the model and memory stays
 flat. Results come back in input order, which keeps output rows deterministic across runs.
+
+`map` can move one array of each result (the attribute it is told to share, such as a
+batch's pixels) through shared-memory slots instead of the result pipe
+(`runtime/shared_slots.py`): one slot per task in flight, made on the first such map, so the
+main process pays one memory copy per result instead of an unpickling.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ import multiprocessing as mp
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
+from curate.runtime.shared_slots import SlotRef, SlotRing, run_into_slot
+
+SETTLE_SECONDS = 600  # a task of a map left part way is waited for at most this long
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -29,6 +37,7 @@ class OrderedPool:
         self.max_in_flight_bytes = max_in_flight_bytes
         self.warm_up = warm_up
         self._pool: Any = None
+        self._slots: SlotRing | None = None
 
     def __enter__(self) -> "OrderedPool":
         if self.workers > 0:
@@ -41,6 +50,9 @@ class OrderedPool:
             self._pool.terminate()
             self._pool.join()
             self._pool = None
+        if self._slots is not None:  # after the workers: none is writing into a slot any more
+            self._slots.close()
+            self._slots = None
 
     def map(
         self,
@@ -50,12 +62,15 @@ class OrderedPool:
         args: tuple[Any, ...] = (),
         payload: Callable[[T], Any] = lambda item: item,
         size: Callable[[T], int] = lambda item: 0,
+        shared: tuple[str, int] | None = None,
     ) -> Iterator[tuple[T, R]]:
         """Yield `(item, fn(payload(item), *args))` in input order with bounded look-ahead.
 
         `payload` picks what is shipped to the worker (image bytes, not whole samples); `size`
         says how many bytes an item holds, for the `max_in_flight_bytes` budget (one item is
-        always let through, however large).
+        always let through, however large); `shared` is `(attribute, bytes)`: the array attribute
+        of the results that comes back through shared memory, and how large it can be (a larger
+        one comes back pickled).
         """
         if self._pool is None:
             for item in items:
@@ -63,21 +78,68 @@ class OrderedPool:
                 yield item, result
                 del item, result  # not held while the next item is read: one batch in memory, not two
             return
+        if shared is not None and self._slots is None:
+            self._slots = SlotRing(self.max_in_flight, shared[1])
         pending: deque = deque()
         in_flight = 0
-        for item in items:
-            weight = size(item)
-            while pending and self._full(len(pending), in_flight + weight):
-                done_item, result, done_weight = pending.popleft()
-                in_flight -= done_weight
+        try:
+            for item in items:
+                weight = size(item)
+                while pending and self._full(len(pending), in_flight + weight):
+                    done_item, result, done_weight = pending.popleft()
+                    in_flight -= done_weight
+                    yield done_item, result.get()
+                pending.append((item, self._submit(fn, payload(item), args, shared), weight))
+                in_flight += weight
+            while pending:
+                done_item, result, _ = pending.popleft()
                 yield done_item, result.get()
-            pending.append((item, self._pool.apply_async(fn, (payload(item), *args)), weight))
-            in_flight += weight
-        while pending:
-            done_item, result, _ = pending.popleft()
-            yield done_item, result.get()
+        finally:
+            self._settle(pending)
+
+
+    def _submit(self, fn: Callable[..., R], payload: Any, args: tuple[Any, ...],
+                shared: tuple[str, int] | None) -> "_Result":
+        """Start one task, in a shared-memory slot of its own when its array is to be shared."""
+        if self._slots is None or shared is None:
+            return _Result(self._pool.apply_async(fn, (payload, *args)))
+        ref = self._slots.take()
+        return _Result(self._pool.apply_async(run_into_slot, (fn, shared[0], ref, payload, *args)),
+                       slots=self._slots, ref=ref, shared=shared[0])
+
+    def _settle(self, pending: deque) -> None:
+        """Wait for the tasks of a map left part way (its consumer stopped or failed), so the slots
+        they write into are free before the pool's next map hands them out again. A pool already
+        stopped has no task running, and its slots are gone with it."""
+        for _, result, _ in pending:
+            if self._pool is not None and result.slots is not None:
+                try:
+                    result.get(timeout=SETTLE_SECONDS)
+                except Exception:  # the consumer's own failure is what propagates
+                    pass
 
     def _full(self, tasks: int, weight: int) -> bool:
         """Whether queueing one more task would pass the count or the byte budget."""
         over_bytes = self.max_in_flight_bytes is not None and weight > self.max_in_flight_bytes
         return tasks >= self.max_in_flight or over_bytes
+
+
+class _Result:
+    """A task's result; one whose array was left in a slot gets a copy of it, and frees the slot."""
+
+    def __init__(self, pending: Any, *, slots: SlotRing | None = None, ref: SlotRef | None = None,
+                 shared: str | None = None) -> None:
+        self.pending, self.slots, self.ref, self.shared = pending, slots, ref, shared
+
+    def get(self, timeout: float | None = None) -> Any:
+        if self.slots is None or self.ref is None or self.shared is None:
+            return self.pending.get(timeout)
+        try:
+            result = self.pending.get(timeout)
+        except mp.TimeoutError:  # still running: its slot stays taken
+            raise
+        except BaseException:
+            self.slots.collect(None, self.ref)  # the slot is free again: the task failed
+            raise
+        setattr(result, self.shared, self.slots.collect(getattr(result, self.shared), self.ref))
+        return result
