@@ -14,11 +14,14 @@ main process pays one memory copy per result instead of an unpickling.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-from curate.runtime.shared_slots import SlotRef, SlotRing, run_into_slot
+from curate.runtime.shared_slots import SHARED_MEMORY_DIR, SlotRef, SlotRing, room_for, run_into_slot
+
+log = logging.getLogger("curate")
 
 SETTLE_SECONDS = 600  # a task of a map left part way is waited for at most this long
 T = TypeVar("T")
@@ -38,6 +41,7 @@ class OrderedPool:
         self.warm_up = warm_up
         self._pool: Any = None
         self._slots: SlotRing | None = None
+        self._no_room_told = False
 
     def __enter__(self) -> "OrderedPool":
         if self.workers > 0:
@@ -78,8 +82,7 @@ class OrderedPool:
                 yield item, result
                 del item, result  # not held while the next item is read: one batch in memory, not two
             return
-        if shared is not None and self._slots is None:
-            self._slots = SlotRing(self.max_in_flight, shared[1])
+        shared = self._share(shared)
         pending: deque = deque()
         in_flight = 0
         try:
@@ -106,6 +109,22 @@ class OrderedPool:
         ref = self._slots.take()
         return _Result(self._pool.apply_async(run_into_slot, (fn, shared[0], ref, payload, *args)),
                        slots=self._slots, ref=ref, shared=shared[0])
+
+    def _share(self, shared: tuple[str, int] | None) -> tuple[str, int] | None:
+        """`shared` once the slots exist (made on first use); None, results pickled, where
+        shared memory has no room for them."""
+        if shared is None or self._slots is not None:
+            return shared
+        needed = self.max_in_flight * shared[1]
+        if not room_for(needed):
+            if not self._no_room_told:
+                log.warning("shared memory (%s) has no room for %d MB of decoded batches: they come back pickled, "
+                            "which costs the main process more; give the container a larger /dev/shm "
+                            "(docker run --shm-size)", SHARED_MEMORY_DIR, needed // 2**20)
+                self._no_room_told = True
+            return None
+        self._slots = SlotRing(self.max_in_flight, shared[1])
+        return shared
 
     def _settle(self, pending: deque) -> None:
         """Wait for the tasks of a map left part way (its consumer stopped or failed), so the slots

@@ -10,11 +10,14 @@ memory copy, and the slot is free for the next task. An array larger than its sl
 pickled, as before.
 
 Slots are created and unlinked by the main process. If it is killed, the interpreter's resource
-tracker unlinks them when the last process using them exits.
+tracker unlinks them when the last process using them exits. Where shared memory is a small
+tmpfs (a container's 64 MB `/dev/shm`), writing past its size would kill a worker with a bus
+error, so slots are only made when `/dev/shm` has room for all of them (`room_for`).
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 from typing import Any, Callable
@@ -22,6 +25,15 @@ from typing import Any, Callable
 import numpy as np
 
 _ATTACHED: dict[str, shared_memory.SharedMemory] = {}  # a worker's open slots, by name
+SHARED_MEMORY_DIR = "/dev/shm"  # Linux's POSIX shared memory; other systems have no such folder
+
+
+def room_for(nbytes: int) -> bool:
+    """Whether shared memory can hold `nbytes` more (True where it is not a folder to measure)."""
+    try:
+        return shutil.disk_usage(SHARED_MEMORY_DIR).free >= nbytes
+    except OSError:
+        return True
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from multiprocessing import shared_memory
 
 import numpy as np
@@ -95,3 +96,24 @@ def test_the_slots_are_gone_when_the_pool_closes():
     for name in names:
         with pytest.raises(FileNotFoundError):
             shared_memory.SharedMemory(name=name)
+
+
+def test_without_room_in_shared_memory_the_crops_come_back_pickled_and_it_says_so(arrivals, monkeypatch, caplog):
+    """A container's small /dev/shm would kill a worker with a bus error: no slots are made."""
+    from curate.runtime import shared_slots
+
+    monkeypatch.setattr(shared_slots.shutil, "disk_usage", lambda _: shutil_usage(total=64 << 20, free=SLOT))
+    monkeypatch.setattr(logging.getLogger("curate"), "handlers", [caplog.handler])  # however logging was set up
+    batch = _scenes(4)
+    with OrderedPool(1, max_in_flight=2) as pool:  # two slots would not fit in one slot's room
+        ((_, decoded),) = list(pool.map(decode_batch, [batch], args=(PREP,), shared=("pixels", SLOT)))
+        assert pool._slots is None
+    assert np.array_equal(decoded.pixels, decode_batch(batch, PREP).pixels)
+    assert arrivals == []  # nothing went through a slot
+    assert "shared memory" in caplog.text and "--shm-size" in caplog.text
+
+
+def shutil_usage(*, total: int, free: int):
+    import shutil
+
+    return shutil._ntuple_diskusage(total, total - free, free)
