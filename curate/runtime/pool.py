@@ -100,7 +100,6 @@ class OrderedPool:
         finally:
             self._settle(pending)
 
-
     def _submit(self, fn: Callable[..., R], payload: Any, args: tuple[Any, ...],
                 shared: tuple[str, int] | None) -> "_Result":
         """Start one task, in a shared-memory slot of its own when its array is to be shared."""
