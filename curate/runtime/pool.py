@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 from collections import deque
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from curate.runtime.shared_slots import SHARED_MEMORY_DIR, SlotRef, SlotRing, room_for, run_into_slot
@@ -105,9 +106,8 @@ class OrderedPool:
         """Start one task, in a shared-memory slot of its own when its array is to be shared."""
         if self._slots is None or shared is None:
             return _Result(self._pool.apply_async(fn, (payload, *args)))
-        ref = self._slots.take()
-        return _Result(self._pool.apply_async(run_into_slot, (fn, shared[0], ref, payload, *args)),
-                       slots=self._slots, ref=ref, shared=shared[0])
+        slot = _Slot(self._slots, self._slots.take(), shared[0])
+        return _Result(self._pool.apply_async(run_into_slot, (fn, slot.attribute, slot.ref, payload, *args)), slot)
 
     def _share(self, shared: tuple[str, int] | None) -> tuple[str, int] | None:
         """`shared` once the slots exist (made on first use); None, results pickled, where
@@ -130,7 +130,7 @@ class OrderedPool:
         they write into are free before the pool's next map hands them out again. A pool already
         stopped has no task running, and its slots are gone with it."""
         for _, result, _ in pending:
-            if self._pool is not None and result.slots is not None:
+            if self._pool is not None and result.slot is not None:
                 try:
                     result.get(timeout=SETTLE_SECONDS)
                 except Exception:  # the consumer's own failure is what propagates
@@ -142,22 +142,31 @@ class OrderedPool:
         return tasks >= self.max_in_flight or over_bytes
 
 
+@dataclass(frozen=True)
+class _Slot:
+    """Where a task's shared array waits: the ring, the slot, the result's attribute."""
+
+    ring: SlotRing
+    ref: SlotRef
+    attribute: str
+
+
 class _Result:
     """A task's result; one whose array was left in a slot gets a copy of it, and frees the slot."""
 
-    def __init__(self, pending: Any, *, slots: SlotRing | None = None, ref: SlotRef | None = None,
-                 shared: str | None = None) -> None:
-        self.pending, self.slots, self.ref, self.shared = pending, slots, ref, shared
+    def __init__(self, pending: Any, slot: _Slot | None = None) -> None:
+        self.pending, self.slot = pending, slot
 
     def get(self, timeout: float | None = None) -> Any:
-        if self.slots is None or self.ref is None or self.shared is None:
+        if self.slot is None:
             return self.pending.get(timeout)
+        ring, ref, attribute = self.slot.ring, self.slot.ref, self.slot.attribute
         try:
             result = self.pending.get(timeout)
         except mp.TimeoutError:  # still running: its slot stays taken
             raise
         except BaseException:
-            self.slots.collect(None, self.ref)  # the slot is free again: the task failed
+            ring.collect(None, ref)  # the slot is free again: the task failed
             raise
-        setattr(result, self.shared, self.slots.collect(getattr(result, self.shared), self.ref))
+        setattr(result, attribute, ring.collect(getattr(result, attribute), ref))
         return result

@@ -65,7 +65,7 @@ class ArrowReader(ColumnarReader):
 
     def column(self, name: str) -> pa.ChunkedArray:
         return pa.chunked_array([b.column(name) for b in _batches_of(_open(self.shard.path))],
-                                type=self.file_schema(self.shard.path).field(name).type)
+                                type=self.shard_schema().field(name).type)
 
     def batches_holding(self, columns: list[str], positions: np.ndarray) -> Iterator[tuple[int, pa.RecordBatch]]:
         """Every record batch (memory-mapped: one holding no wanted row costs nothing)."""

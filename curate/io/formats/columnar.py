@@ -189,14 +189,14 @@ class ColumnarReader(ShardReader):
         except SHARD_ERRORS:
             return True
 
-    def _shard_schema(self) -> pa.Schema:
+    def shard_schema(self) -> pa.Schema:
         """This shard's schema (a reader that holds its footer answers without reading again)."""
         return self.file_schema(self.shard.path)
 
     @cached_property
     def _layout(self) -> ColumnLayout | None:
         try:
-            return find_layout(self._shard_schema(), self.shard.columns)
+            return find_layout(self.shard_schema(), self.shard.columns)
         except SHARD_ERRORS:
             return None
 
@@ -214,7 +214,7 @@ class ColumnarReader(ShardReader):
 
     def layout(self) -> ColumnLayout:
         """The file's layout; a file without an image column is refused (ValueError)."""
-        layout = find_layout(self._shard_schema(), self.shard.columns)
+        layout = find_layout(self.shard_schema(), self.shard.columns)
         if layout is None:
             raise ValueError("no column holds image bytes")
         return layout

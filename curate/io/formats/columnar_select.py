@@ -36,7 +36,7 @@ def selectable(reader: ColumnarReader) -> bool:
     of text or integers (their text is Python's), a caption column of text or bytes."""
     try:
         layout = reader.layout()
-        schema = reader.file_schema(reader.shard.path)
+        schema = reader.shard_schema()
     except SHARD_ERRORS:
         return False
     key = layout.key is None or _is_any(schema.field(layout.key).type, _TEXT + (pa.types.is_integer,))

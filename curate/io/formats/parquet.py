@@ -62,7 +62,7 @@ class ParquetReader(ColumnarReader):
         """Read once per shard: at a URL each read is a request."""
         return table_footer(self.shard.path)
 
-    def _shard_schema(self) -> pa.Schema:
+    def shard_schema(self) -> pa.Schema:
         return self._footer.schema.to_arrow_schema()
 
     def _num_rows(self) -> int:
@@ -75,11 +75,12 @@ class ParquetReader(ColumnarReader):
             yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=columns)
 
     def column(self, name: str) -> pa.ChunkedArray:
-        return pq.read_table(self.shard.path, columns=[name]).column(0)
+        with pq.ParquetFile(self.shard.path, metadata=self._footer) as pf:
+            return pf.read(columns=[name]).column(0)
 
     def batches_holding(self, columns: list[str], positions: np.ndarray) -> Iterator[tuple[int, pa.RecordBatch]]:
         """Only the row groups holding a wanted row are read, in batches of about `SELECT_BYTES`."""
-        with pq.ParquetFile(self.shard.path) as pf:
+        with pq.ParquetFile(self.shard.path, metadata=self._footer) as pf:
             sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
             starts = np.cumsum([0, *sizes])
             rows = _rows_per_batch(pf.metadata, columns)
